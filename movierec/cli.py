@@ -1,0 +1,26 @@
+"""The `movierec` command: one subcommand per role."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from movierec import __version__
+from movierec.sim import cli as sim_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="movierec", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"movierec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sim_cli.add_parsers(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""`movierec simulate` and `movierec site`: the simulated streaming site from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from movierec.progress import Progress
+from movierec.sim.engine import SimConfig, Simulation
+from movierec.sim.faults import FAULT_KINDS, FaultConfig
+from movierec.sim.world import DEFAULT_START, World, WorldConfig
+from movierec.stream import open_sink
+
+
+def add_world_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--users", type=int, default=2000, help="users in the world")
+    parser.add_argument("--movies", type=int, default=500, help="movies in the world")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the world and its users")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="run the simulated site: world, API, users, event log")
+    add_world_options(p)
+    p.add_argument("--events", type=int, help="stop after this many log lines")
+    p.add_argument("--days", type=float, help="stop after this many simulated days")
+    p.add_argument(
+        "--stream",
+        default="file://data/log",
+        help="where log lines go: file://PATH or kafka://HOST:PORT/TOPIC",
+    )
+    p.add_argument("--ledger", type=Path, help="write the run's JSON ledger here")
+    p.add_argument(
+        "--service", default="http://127.0.0.1:8082", help="the recommendation service users call"
+    )
+    p.add_argument("--timeout-ms", type=int, default=600, help="the site gives up after this")
+    p.add_argument("--concurrency", type=int, default=64, help="recommendation calls in flight")
+    p.add_argument(
+        "--faults",
+        type=float,
+        default=0.0,
+        help="share of all lines made dirty, spread over every kind of dirt",
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND=SHARE",
+        help=f"share of lines with one kind of dirt ({', '.join(FAULT_KINDS)})",
+    )
+    p.add_argument(
+        "--request-faults",
+        type=float,
+        default=0.0,
+        help="invalid recommendation requests sent per real call",
+    )
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="simulated seconds per real second (0: as fast as possible)",
+    )
+    p.add_argument(
+        "--start",
+        default=DEFAULT_START.isoformat(timespec="seconds"),
+        help="simulated start time (UTC)",
+    )
+    p.add_argument("--tick", type=int, default=None, help="simulated seconds per step")
+    p.add_argument("--rating-scale", type=int, choices=(5, 10), default=5)
+    p.add_argument(
+        "--separator",
+        choices=(", ", ","),
+        default=", ",
+        help="how the site joins result ids in its log",
+    )
+    p.add_argument(
+        "--oracle-share",
+        type=float,
+        help="share of calls also judged with the oracle's list (default: auto)",
+    )
+    p.add_argument(
+        "--api-port",
+        type=int,
+        default=8080,
+        help="serve the user/movie API here while simulating (0: do not)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(handler=run_simulate)
+
+
+def parse_fault_overrides(items: list[str]) -> dict[str, float]:
+    overrides: dict[str, float] = {}
+    for item in items:
+        kind, sep, share = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--fault expects KIND=SHARE, got {item!r}")
+        try:
+            overrides[kind.strip()] = float(share)
+        except ValueError:
+            raise SystemExit(f"--fault {item!r}: share must be a number") from None
+    return overrides
+
+
+def _start_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    try:
+        world_config = WorldConfig(users=args.users, movies=args.movies, seed=args.seed)
+        faults = FaultConfig.build(args.faults, parse_fault_overrides(args.fault))
+        tick = args.tick or (300 if args.speed == 0 else max(1, min(300, int(args.speed / 5))))
+        config = SimConfig(
+            seed=args.seed,
+            events=args.events,
+            days=args.days,
+            start=_start_time(args.start),
+            speed=args.speed,
+            tick_seconds=tick,
+            service=args.service,
+            timeout=args.timeout_ms / 1000,
+            concurrency=args.concurrency,
+            rating_scale=args.rating_scale,
+            result_separator=args.separator,
+            oracle_share=args.oracle_share,
+            request_faults=args.request_faults,
+            faults=faults,
+        )
+    except ValueError as error:
+        print(f"movierec simulate: {error}", file=sys.stderr)
+        return 2
+    world = World(world_config)
+    api = _start_api(world, args.api_port)
+    sink = open_sink(args.stream)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    progress = Progress("simulate", enabled=not args.quiet)
+    try:
+        sim = Simulation(world, config, sink, progress=progress)
+        ledger = sim.run(should_stop=stop.is_set)
+    finally:
+        sink.close()
+        signal.signal(signal.SIGINT, previous)
+        if api is not None:
+            ledger_api = api.stats()
+            api.stop()
+    if api is not None:
+        ledger["api"] = ledger_api
+    if args.ledger:
+        args.ledger.parent.mkdir(parents=True, exist_ok=True)
+        args.ledger.write_bytes(orjson.dumps(ledger, option=orjson.OPT_INDENT_2))
+    summary = {k: ledger[k] for k in ("lines", "clean", "faults")}
+    summary["recommendation_calls"] = ledger["recommendation_calls"]["by_status"]
+    summary["online"] = {
+        "service": ledger["online"].get("service", {}).get("share"),
+        "oracle": ledger["online"].get("oracle", {}).get("share"),
+    }
+    print(orjson.dumps(summary).decode())
+    return 0
+
+
+def _start_api(world: World, port: int):
+    if port == 0:
+        return None
+    from movierec.sim.api import SiteApiServer
+
+    server = SiteApiServer(world, port=port)
+    try:
+        server.start()
+    except OSError as error:
+        print(
+            f"movierec simulate: the site API could not listen on port {port} ({error}); "
+            "continuing without it (use --api-port to choose another port)",
+            file=sys.stderr,
+        )
+        return None
+    return server

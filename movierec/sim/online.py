@@ -1,0 +1,62 @@
+"""The online figure: share of recommendation calls followed, within 30 simulated minutes,
+by a watch of a recommended movie — for the service that answered, and for the oracle's
+best lists on the same visits (the same random draws decide both)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class OnlineTally:
+    calls: int = 0
+    hits: int = 0
+    expected: float = 0.0
+    sampled: int = 0
+    sampled_service_hits: int = 0
+    sampled_service_expected: float = 0.0
+    oracle_hits: int = 0
+    oracle_expected: float = 0.0
+    _per_day: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(
+        self,
+        hit: np.ndarray,
+        expected: np.ndarray,
+        sample: np.ndarray,
+        oracle_hit: np.ndarray,
+        oracle_expected: np.ndarray,
+    ) -> None:
+        self.calls += len(hit)
+        self.hits += int(hit.sum())
+        self.expected += float(expected.sum())
+        self.sampled += int(sample.sum())
+        self.sampled_service_hits += int(hit[sample].sum())
+        self.sampled_service_expected += float(expected[sample].sum())
+        self.oracle_hits += int(oracle_hit.sum())
+        self.oracle_expected += float(oracle_expected.sum())
+
+    def to_json(self, oracle_share: float) -> dict:
+        def share(x: float, n: int) -> float | None:
+            return round(x / n, 6) if n else None
+
+        return {
+            "definition": "share of recommendation calls followed within 30 simulated minutes "
+            "by a watch of a recommended movie",
+            "calls": self.calls,
+            "service": {
+                "followed": self.hits,
+                "share": share(self.hits, self.calls),
+                "expected_share": share(self.expected, self.calls),
+            },
+            "oracle": {
+                "visits": self.sampled,
+                "sample_share": oracle_share,
+                "followed": self.oracle_hits,
+                "share": share(self.oracle_hits, self.sampled),
+                "expected_share": share(self.oracle_expected, self.sampled),
+                "service_share_same_visits": share(self.sampled_service_hits, self.sampled),
+            },
+        }

@@ -1,0 +1,62 @@
+"""The one interface every event stream backend implements (local log, Kafka).
+
+A stream carries messages: one log line each, raw bytes, no trailing newline.
+Sinks append messages; sources read them back in order from a resume position.
+Positions are opaque to callers but JSON-serialisable, so ingestion can store
+them atomically beside the data they cover (exactly-once across restarts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# A resume point: JSON-serialisable, backend-specific (byte offset, or {partition: offset}).
+Position = Any
+
+
+@dataclass(slots=True)
+class Batch:
+    """Messages read in one call, with where each came from and where to resume after them."""
+
+    values: list[bytes]
+    # Resume position after the last message of this batch.
+    end: Position = None
+    # Where message i came from, human-readable ("log@1234" byte offset, "movielog1/0@5678").
+    # Computed only on demand: at a million lines a second, a string per line costs too much.
+    origin_of: Callable[[int], str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def origin(self, index: int) -> str:
+        return self.origin_of(index) if self.origin_of is not None else f"#{index}"
+
+
+class Sink(Protocol):
+    def write(self, values: Sequence[bytes]) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Source(Protocol):
+    def seek(self, position: Position) -> None:
+        """Continue reading right after position (None: from the beginning)."""
+        ...
+
+    def read(self, max_messages: int, timeout: float) -> Batch:
+        """Up to max_messages; an empty batch when none arrived within timeout seconds."""
+        ...
+
+    def at_end(self) -> bool:
+        """True when everything written so far has been read (for runs without --follow)."""
+        ...
+
+    def commit(self, position: Position) -> None:
+        """Record that everything up to position is durably processed (best effort, visibility)."""
+        ...
+
+    def close(self) -> None: ...
