@@ -58,5 +58,8 @@ class OnlineTally:
                 "share": share(self.oracle_hits, self.sampled),
                 "expected_share": share(self.oracle_expected, self.sampled),
                 "service_share_same_visits": share(self.sampled_service_hits, self.sampled),
+                "service_expected_share_same_visits": share(
+                    self.sampled_service_expected, self.sampled
+                ),
             },
         }
