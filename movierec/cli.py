@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from movierec import __version__
+from movierec import run as run_role
 from movierec.sim import cli as sim_cli
 
 
@@ -13,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="movierec", description=__doc__)
     parser.add_argument("--version", action="version", version=f"movierec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run_role.add_parsers(sub)
     sim_cli.add_parsers(sub)
     return parser
 

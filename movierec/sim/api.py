@@ -44,6 +44,8 @@ _ERROR_BODIES = {500: b"Internal Server Error", 502: b"Bad Gateway", 503: b"Serv
 # Identifying fields are never dropped or nulled: the client knows which id it asked for,
 # and a fault that renames the entity is a different kind of dirt.
 _ID_FIELDS = frozenset(("user_id", "id"))
+# The world keeps its data in numpy arrays; a stray numpy scalar must not become a 500.
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # User ids are positive integers well below this many digits; longer is garbage.
 _MAX_ID_DIGITS = 18
 
@@ -260,7 +262,7 @@ class SiteApiServer:
             self._counts["user_invalid"] += 1
             return _INVALID_USER
         self._counts["user_ok"] += 1
-        return Response(200, orjson.dumps(self._damage(data, state)), JSON)
+        return Response(200, orjson.dumps(self._damage(data, state), option=_NUMPY), JSON)
 
     def _movie(self, key: str, state: _FaultState) -> Response:
         if "%" in key:
@@ -270,7 +272,7 @@ class SiteApiServer:
             self._counts["movie_not_found"] += 1
             return _MOVIE_NOT_FOUND
         self._counts["movie_ok"] += 1
-        return Response(200, orjson.dumps(self._damage(data, state)), JSON)
+        return Response(200, orjson.dumps(self._damage(data, state), option=_NUMPY), JSON)
 
     def _damage(self, data: dict[str, Any], state: _FaultState) -> dict[str, Any]:
         f = state.faults

@@ -12,10 +12,11 @@ from pathlib import Path
 import orjson
 
 from movierec.progress import Progress
+from movierec.sim.api import ApiFaults, SiteApiServer, serve_api
 from movierec.sim.engine import SimConfig, Simulation
 from movierec.sim.faults import FAULT_KINDS, FaultConfig
 from movierec.sim.world import DEFAULT_START, World, WorldConfig
-from movierec.stream import open_sink
+from movierec.stream import open_sink, parse_stream_url
 
 
 def add_world_options(parser: argparse.ArgumentParser) -> None:
@@ -24,8 +25,54 @@ def add_world_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the world and its users")
 
 
+def add_api_fault_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("site API faults")
+    g.add_argument("--api-latency-ms", type=float, default=0.0, help="added latency")
+    g.add_argument("--api-jitter-ms", type=float, default=0.0, help="random extra latency")
+    g.add_argument("--api-error-share", type=float, default=0.0, help="share answered 5xx")
+    g.add_argument("--api-hang-share", type=float, default=0.0, help="share never answered")
+    g.add_argument("--api-missing-share", type=float, default=0.0, help="share missing fields")
+    g.add_argument("--api-null-share", type=float, default=0.0, help="share with null fields")
+    g.add_argument("--api-rate-limit", type=float, default=0.0, help="requests/s (0: none)")
+    g.add_argument(
+        "--api-control",
+        action="store_true",
+        help="accept POST /_control/faults to switch faults at runtime",
+    )
+
+
+def api_faults(args: argparse.Namespace) -> ApiFaults:
+    return ApiFaults(
+        latency_ms=args.api_latency_ms,
+        latency_jitter_ms=args.api_jitter_ms,
+        error_share=args.api_error_share,
+        hang_share=args.api_hang_share,
+        missing_share=args.api_missing_share,
+        null_share=args.api_null_share,
+        rate_limit_rps=args.api_rate_limit,
+        seed=args.seed,
+    )
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="run the simulated site: world, API, users, event log")
+    add_simulate_options(p)
+    p.set_defaults(handler=run_simulate)
+    site = sub.add_parser("site", help="serve the simulated site's user/movie API only")
+    add_world_options(site)
+    site.add_argument("--ledger", type=Path, help="serve the world of the run behind a ledger")
+    site.add_argument("--port", type=int, default=8080)
+    add_api_fault_options(site)
+    site.set_defaults(handler=run_site)
+
+
+def build_simulate_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="movierec simulate")
+    add_simulate_options(parser)
+    return parser
+
+
+def add_simulate_options(p: argparse.ArgumentParser) -> None:
     add_world_options(p)
     p.add_argument("--events", type=int, help="stop after this many log lines")
     p.add_argument("--days", type=float, help="stop after this many simulated days")
@@ -90,7 +137,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="serve the user/movie API here while simulating (0: do not)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(handler=run_simulate)
+    add_api_fault_options(p)
 
 
 def parse_fault_overrides(items: list[str]) -> dict[str, float]:
@@ -113,16 +160,16 @@ def _start_time(text: str) -> datetime:
 
 def run_simulate(args: argparse.Namespace) -> int:
     try:
+        stream = parse_stream_url(args.stream)
         world_config = WorldConfig(users=args.users, movies=args.movies, seed=args.seed)
         faults = FaultConfig.build(args.faults, parse_fault_overrides(args.fault))
-        tick = args.tick or (300 if args.speed == 0 else max(1, min(300, int(args.speed / 5))))
         config = SimConfig(
             seed=args.seed,
             events=args.events,
             days=args.days,
             start=_start_time(args.start),
             speed=args.speed,
-            tick_seconds=tick,
+            tick_seconds=args.tick,
             service=args.service,
             timeout=args.timeout_ms / 1000,
             concurrency=args.concurrency,
@@ -136,8 +183,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         print(f"movierec simulate: {error}", file=sys.stderr)
         return 2
     world = World(world_config)
-    api = _start_api(world, args.api_port)
-    sink = open_sink(args.stream)
+    api = _start_api(world, args.api_port, api_faults(args), args.api_control)
+    sink = open_sink(stream)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -166,12 +213,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_api(world: World, port: int):
+def _start_api(world: World, port: int, faults: ApiFaults, control: bool) -> SiteApiServer | None:
     if port == 0:
         return None
-    from movierec.sim.api import SiteApiServer
-
-    server = SiteApiServer(world, port=port)
+    server = SiteApiServer(world, port=port, faults=faults, control=control)
     try:
         server.start()
     except OSError as error:
@@ -182,3 +227,21 @@ def _start_api(world: World, port: int):
         )
         return None
     return server
+
+
+def run_site(args: argparse.Namespace) -> int:
+    if args.ledger:
+        world_settings = orjson.loads(args.ledger.read_bytes())["world"]
+        args.users, args.movies, args.seed = (
+            world_settings["users"],
+            world_settings["movies"],
+            world_settings["seed"],
+        )
+    world = World(WorldConfig(users=args.users, movies=args.movies, seed=args.seed))
+    print(
+        f"movierec site: {args.users} users, {args.movies} movies (seed {args.seed}) "
+        f"on http://127.0.0.1:{args.port}",
+        file=sys.stderr,
+    )
+    serve_api(world, port=args.port, faults=api_faults(args), control=args.api_control)
+    return 0

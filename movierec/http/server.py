@@ -1,0 +1,295 @@
+"""A small, fast, hardened HTTP/1.1 server on asyncio (uvloop when installed).
+
+    server = HTTPServer(lambda req: Response(200, b"hi"), port=0, keepalive_timeout=5)
+    with ServerThread(server) as thread:        # tests and the simulator
+        urlopen(f"http://127.0.0.1:{thread.port}/")
+    run_forever(server)                          # CLI: blocks until SIGINT/SIGTERM
+
+A handler takes a Request and returns a Response, or an awaitable of one. Sync handlers
+are the fast path (no task per request); async handlers may sleep (injected latency).
+Limits (see messages.Limits) may be given as keyword arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from movierec.http.messages import (
+    APPLICATION_JSON,
+    TEXT_PLAIN,
+    CloseConnection,
+    Limits,
+    Request,
+    Response,
+)
+from movierec.http.protocol import Handler, HTTPConnection
+
+__all__ = [
+    "APPLICATION_JSON",
+    "TEXT_PLAIN",
+    "CloseConnection",
+    "HTTPServer",
+    "Handler",
+    "Limits",
+    "Request",
+    "Response",
+    "ServerThread",
+    "new_event_loop",
+    "run_forever",
+]
+
+log = logging.getLogger("movierec.http")
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop loop when uvloop is installed (several times faster), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+class HTTPServer:
+    """One listening socket serving `handler`; start() and stop() run inside an event loop."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        limits: Limits | None = None,
+        reuse_port: bool = False,
+        backlog: int = 2048,
+        sock: socket.socket | None = None,
+        **limit_overrides: Any,
+    ) -> None:
+        self.handler = handler
+        self.host = host
+        self._requested_port = port
+        self.limits = dataclasses.replace(limits or Limits(), **limit_overrides)
+        self.reuse_port = reuse_port
+        self.backlog = backlog
+        self._sock = sock
+        self.connections: set[HTTPConnection] = set()
+        # Tasks of async handlers in flight, so stop() can cancel and reap them.
+        self.tasks: set[asyncio.Future[Any]] = set()
+        self.counters: dict[str, int] = dict.fromkeys(
+            ("connections", "connections_rejected", "requests", "bad_requests", "handler_errors",
+             "timeouts"),
+            0,
+        )  # fmt: skip
+        self._server: asyncio.AbstractServer | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._port = 0
+        self.loop: asyncio.AbstractEventLoop
+
+    @property
+    def port(self) -> int:
+        """The bound port (the ephemeral one chosen by the OS when constructed with 0)."""
+        if self._server is None:
+            raise RuntimeError("server not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._fit_connection_cap()
+        if self._sock is not None:
+            server = await self.loop.create_server(
+                lambda: HTTPConnection(self), sock=self._sock, backlog=self.backlog
+            )
+        else:
+            server = await self.loop.create_server(
+                lambda: HTTPConnection(self),
+                self.host,
+                self._requested_port,
+                reuse_port=self.reuse_port or None,
+                backlog=self.backlog,
+            )
+        self._server = server
+        self._port = server.sockets[0].getsockname()[1]
+        lim = self.limits
+        shortest = min(lim.keepalive_timeout, lim.header_timeout, lim.linger_timeout)
+        # The sweep granularity bounds how late a timeout fires, at a quarter of the shortest.
+        self._tick = min(1.0, max(0.02, shortest / 4))
+        self._sweeper = self.loop.call_later(self._tick, self._sweep)
+
+    def _fit_connection_cap(self) -> None:
+        """Keep max_connections below the open-file limit: running out of descriptors makes
+        accept() fail for everyone, whereas the cap answers the excess with a clean 503."""
+        try:
+            import resource  # POSIX only
+        except ImportError:
+            return
+        wanted = self.limits.max_connections + 64  # listeners, logs, the model's files
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+                soft = target
+            except (ValueError, OSError):
+                pass
+            if soft < wanted:
+                cap = max(1, soft - 64)
+                log.warning("open-file limit %d: capping connections at %d", soft, cap)
+                self.limits = dataclasses.replace(self.limits, max_connections=cap)
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        for conn in list(self.connections):
+            conn.check_timeouts(now)
+        self._sweeper = self.loop.call_later(self._tick, self._sweep)
+
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop accepting; close idle connections now and busy ones after `grace` seconds."""
+        server = self._server
+        if server is None:
+            return
+        server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        deadline = self.loop.time() + grace
+        while True:
+            for conn in list(self.connections):
+                if conn.idle:
+                    conn.close()
+            if not self.connections or self.loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.01)
+        for conn in list(self.connections):
+            conn.abort()
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
+        try:
+            await asyncio.wait_for(server.wait_closed(), timeout=5.0)
+        except TimeoutError:
+            log.warning("server on port %d did not close within 5 s", self._port)
+        # Let the aborted connections' connection_lost callbacks run before returning.
+        await asyncio.sleep(0)
+
+    def stats(self) -> dict[str, int]:
+        return {**self.counters, "connections_open": len(self.connections)}
+
+
+class ServerThread:
+    """Runs an HTTPServer on its own event loop in a daemon thread."""
+
+    def __init__(self, server: HTTPServer, name: str = "http-server") -> None:
+        self.server = server
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("server thread not started")
+        return self._loop
+
+    def start(self, timeout: float = 10.0) -> ServerThread:
+        """Start the thread and return once the server is listening."""
+        if self._thread is not None:
+            raise RuntimeError("server thread already started")
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("HTTP server did not start in time")
+        if self._error is not None:
+            self._thread.join()
+            # The original error (an OSError for a taken port) so callers can catch it.
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        loop = new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self.server.start())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 10.0) -> Any:
+        """Run a coroutine on the server's loop from another thread and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self, grace: float = 0.0, timeout: float = 10.0) -> None:
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None or not thread.is_alive():
+            return
+        try:
+            self.call(self.server.stop(grace), timeout)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run_forever(
+    server: HTTPServer,
+    *,
+    grace: float = 5.0,
+    ready: Callable[[HTTPServer], None] | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then finish in-flight requests (up to `grace` s)."""
+
+    async def main() -> None:
+        await server.start()
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, stop.set)
+        log.info("listening on %s:%d", server.host, server.port)
+        if ready is not None:
+            ready(server)
+        try:
+            await stop.wait()
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            await server.stop(grace)
+            log.info("stopped %s:%d", server.host, server.port)
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(main())

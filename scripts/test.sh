@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it: set-up, lint, a real Kafka broker (started by
+# scripts/kafka.py when Java is present), then every test with coverage.
+# Extra arguments go to pytest (e.g. scripts/test.sh tests/sim -k ledger).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+
+kafka_dir=.kafka/test
+stop_kafka() { python3 scripts/kafka.py stop --dir "$kafka_dir" >/dev/null 2>&1 || true; }
+if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then
+  stop_kafka
+  if out=$(python3 scripts/kafka.py start --port 19392 --controller-port 19393 --dir "$kafka_dir"); then
+    trap stop_kafka EXIT
+    export MOVIEREC_KAFKA_BOOTSTRAP="${out#bootstrap=}"
+    echo "test: Kafka broker ready at $MOVIEREC_KAFKA_BOOTSTRAP" >&2
+  elif [ -n "${CI:-}" ]; then
+    echo "test: the Kafka broker could not be started; Kafka tests must run in CI" >&2
+    exit 1
+  fi
+elif [ -n "${CI:-}" ]; then
+  echo "test: CI needs Java and Maven to run the real Kafka broker" >&2
+  exit 1
+fi
+
+mkdir -p reports
+.venv/bin/pytest --cov --cov-report=term --cov-report=json:reports/coverage.json "$@"
