@@ -396,7 +396,7 @@ class Simulation:
                 lines[i] = None
                 labels[i] = -1
             else:
-                made, dirty = self.faults.corrupt(kind, facts(i))
+                made, dirty = self.faults.corrupt(kind, facts(i), base + i)
                 lines[i] = dirty
                 labels[i] = FAULT_BASE + FAULT_KINDS.index(made)
         self._primary += len(lines)

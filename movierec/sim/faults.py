@@ -7,6 +7,7 @@ exactly what a correct ingestion must reject (or, for duplicates, drop).
 
 from __future__ import annotations
 
+import random
 import re
 import string
 from collections.abc import Mapping
@@ -108,6 +109,8 @@ class FaultMaker:
         self.movies = movies
         self.movie_ids = movie_ids
         self.rng = rng
+        self._seed = int(rng.integers(2**40))
+        self._draw = random.Random()
         self.rating_scale = rating_scale
         self.kinds = [k for k in FAULT_KINDS if config.shares.get(k, 0) > 0]
         self._cumulative = np.cumsum([config.shares[k] for k in self.kinds])
@@ -121,8 +124,13 @@ class FaultMaker:
         codes = np.array([FAULT_KINDS.index(k) for k in self.kinds] + [-1], dtype=np.int16)
         return codes[slot]
 
-    def corrupt(self, kind: str, facts: LineFacts) -> tuple[str, bytes]:
-        """A dirty line standing in for facts.line, and the kind of dirt actually made."""
+    def corrupt(self, kind: str, facts: LineFacts, key: int) -> tuple[str, bytes]:
+        """A dirty line standing in for facts.line, and the kind of dirt actually made.
+
+        key (the line's place in the stream) seeds the draws, so each dirty line depends on
+        its own line only: a recommendation line whose latency differs between two runs
+        does not change the dirt of any other line."""
+        self._draw.seed(self._seed * 1_000_003 + key)
         make = getattr(self, f"_{kind}")
         for _ in range(20):
             dirty: bytes = make(facts)
@@ -142,7 +150,7 @@ class FaultMaker:
 
     # ---- one maker per kind of dirt -------------------------------------------------------
     def _int(self, low: int, high: int) -> int:
-        return int(self.rng.integers(low, high))
+        return self._draw.randrange(low, high)
 
     def _truncated(self, f: LineFacts) -> bytes:
         raw = f.line.encode()
@@ -154,7 +162,7 @@ class FaultMaker:
             pos = self._int(0, len(raw) + 1)
             raw[pos:pos] = bytes([_INVALID_BYTES[self._int(0, len(_INVALID_BYTES))]])
         # A lone continuation byte guarantees the line is not UTF-8 at all.
-        if self.rng.random() < 0.5:
+        if self._draw.random() < 0.5:
             pos = self._int(0, len(raw) + 1)
             raw[pos:pos] = b"\xff"
         return bytes(raw)
@@ -223,7 +231,7 @@ class FaultMaker:
                 break
         inside_movie = movie[0] < pos < movie[1]
         char = " " if inside_movie else _STRAY[self._int(0, len(_STRAY))]
-        if not inside_movie and self.rng.random() < 0.2:
+        if not inside_movie and self._draw.random() < 0.2:
             char = string.digits[self._int(0, 10)]
         return (f.line[:pos] + char + f.line[pos:]).encode()
 
