@@ -7,6 +7,7 @@ import sys
 
 from movierec import __version__
 from movierec import run as run_role
+from movierec.ingest import cli as ingest_cli
 from movierec.sim import cli as sim_cli
 
 
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run_role.add_parsers(sub)
     sim_cli.add_parsers(sub)
+    ingest_cli.add_parsers(sub)
     return parser
 
 

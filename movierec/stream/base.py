@@ -12,6 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+import pyarrow as pa
+
 # A resume point: JSON-serialisable, backend-specific (byte offset, or {partition: offset}).
 Position = Any
 
@@ -23,15 +26,22 @@ class Batch:
     values: list[bytes]
     # Resume position after the last message of this batch.
     end: Position = None
-    # Where message i came from, human-readable ("log@1234" byte offset, "movielog1/0@5678").
-    # Computed only on demand: at a million lines a second, a string per line costs too much.
-    origin_of: Callable[[int], str] | None = None
+    # Where messages came from, human-readable ("log@1234" byte offset, "movielog1/0@5678"),
+    # for many rows at once. Computed only on demand: at a million lines a second, a string
+    # per line costs too much unless it is needed (rejected lines, provisional events).
+    origins_of: Callable[[np.ndarray], pa.Array] | None = None
 
     def __len__(self) -> int:
         return len(self.values)
 
+    def origins(self, rows: np.ndarray) -> pa.Array:
+        """Origins of the given rows (ascending), as a string array."""
+        if self.origins_of is None:
+            return pa.array([f"#{i}" for i in rows.tolist()], pa.string())
+        return self.origins_of(rows)
+
     def origin(self, index: int) -> str:
-        return self.origin_of(index) if self.origin_of is not None else f"#{index}"
+        return self.origins(np.array([index]))[0].as_py()
 
 
 class Sink(Protocol):

@@ -13,6 +13,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -344,9 +347,11 @@ def _offset(m: Message) -> int:
     return offset
 
 
-def _origins(topic: str, msgs: list[Message]) -> Callable[[int], str]:
-    def origin_of(index: int) -> str:
-        m = msgs[index]
-        return f"{topic}/{m.partition()}@{m.offset()}"
+def _origins(topic: str, msgs: list[Message]) -> Callable[[np.ndarray], pa.Array]:
+    def origins_of(rows: np.ndarray) -> pa.Array:
+        picked = [msgs[i] for i in rows.tolist()]
+        partitions = pa.array([m.partition() for m in picked], pa.int32()).cast(pa.string())
+        offsets = pa.array([m.offset() for m in picked], pa.int64()).cast(pa.string())
+        return pc.binary_join_element_wise(f"{topic}/", partitions, "@", offsets, "")
 
-    return origin_of
+    return origins_of

@@ -11,8 +11,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from itertools import accumulate
 from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from movierec.stream.base import Batch, Position
 
@@ -184,13 +187,15 @@ class LocalLogSource:
         self.close()
 
 
-def _origins(name: str, first: int, values: list[bytes]) -> Callable[[int], str]:
-    """origin_of for a batch: the byte offset of line i, prefix sums computed on first use."""
-    offsets: list[int] = []
+def _origins(name: str, first: int, values: list[bytes]) -> Callable[[np.ndarray], pa.Array]:
+    """origins_of for a batch: "<file>@<byte offset>", built column-wise on first use."""
+    offsets: list[np.ndarray] = []
 
-    def origin_of(index: int) -> str:
+    def origins_of(rows: np.ndarray) -> pa.Array:
         if not offsets:
-            offsets.extend(accumulate((len(v) + 1 for v in values), initial=first))
-        return f"{name}@{offsets[index]}"
+            lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values)) + 1
+            offsets.append(first + np.concatenate(([0], np.cumsum(lengths)[:-1])))
+        numbers = pa.array(offsets[0][rows]).cast(pa.string())
+        return pc.binary_join_element_wise(f"{name}@", numbers, "")
 
-    return origin_of
+    return origins_of

@@ -1,0 +1,70 @@
+"""Gathering stream reads into processing batches: big enough to be fast, bounded in size
+(memory) and in waiting time (freshness when following a live stream)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from movierec.stream.base import Batch, Source
+
+
+@dataclass(slots=True)
+class Gathered:
+    values: list[bytes]
+    origins: Callable[[np.ndarray], pa.Array]  # where (ascending) rows came from
+    end: Any  # the source position after the last value
+
+
+class BatchReader:
+    def __init__(
+        self, source: Source, batch_lines: int, max_wait: float, poll: float = 0.2
+    ) -> None:
+        self.source = source
+        self.batch_lines = batch_lines
+        self.max_wait = max_wait
+        self.poll = poll
+
+    def next(self) -> Gathered | None:
+        """The next batch, or None when nothing arrived within one poll."""
+        parts: list[Batch] = []
+        count = 0
+        deadline = None
+        while count < self.batch_lines:
+            wait = self.poll if deadline is None else max(0.0, deadline - time.monotonic())
+            batch = self.source.read(self.batch_lines - count, timeout=wait)
+            if len(batch):
+                parts.append(batch)
+                count += len(batch)
+                if deadline is None:
+                    deadline = time.monotonic() + self.max_wait
+            if self.source.at_end() or (deadline is not None and time.monotonic() >= deadline):
+                break
+            if not len(batch) and deadline is None:
+                return None
+        if not parts:
+            return None
+        return _combine(parts)
+
+
+def _combine(parts: list[Batch]) -> Gathered:
+    if len(parts) == 1:
+        return Gathered(parts[0].values, parts[0].origins, parts[0].end)
+    values: list[bytes] = []
+    starts: list[int] = []
+    for part in parts:
+        starts.append(len(values))
+        values.extend(part.values)
+    bounds = np.array([*starts, len(values)])
+
+    def origins(rows: np.ndarray) -> pa.Array:
+        which = np.searchsorted(bounds, rows, side="right") - 1
+        pieces = [parts[p].origins(rows[which == p] - starts[p]) for p in np.unique(which).tolist()]
+        return pa.concat_arrays(pieces) if pieces else pa.array([], pa.string())
+
+    return Gathered(values, origins, parts[-1].end)

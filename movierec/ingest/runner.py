@@ -1,0 +1,318 @@
+"""Ingestion: read the stream, keep every valid event exactly once, keep every bad line
+aside with its reason, and never stop.
+
+One batch at a time: parse, check, de-duplicate, write the batch's files, then commit a
+checkpoint naming the batch and the source position after it. A crash at any moment
+leaves either the whole batch committed or none of it; a restart deletes the leftovers and
+resumes from the checkpoint's position, so no event is lost or stored twice.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from movierec.catalog import CatalogClient
+from movierec.events import KIND_NAMES, REASON_CODE, REASONS, Kind
+from movierec.ingest import tables
+from movierec.ingest.fastparse import ParsedBatch, parse_batch
+from movierec.ingest.reader import BatchReader
+from movierec.quality.checks import future_timestamps
+from movierec.quality.dedup import DEFAULT_WINDOW, DedupWindow, journal_path
+from movierec.quality.drift import BatchFacts, DriftMonitor, DriftThresholds
+from movierec.store.events import Checkpoint, EventStore, atomic_write
+from movierec.stream import open_source
+from movierec.stream.base import Source
+
+Origins = Callable[[np.ndarray], pa.Array]
+_FUTURE = REASON_CODE["future_timestamp"]
+_UNKNOWN_MOVIE = REASON_CODE["unknown_movie"]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    source: str
+    store: str
+    group: str = "movierec-ingest"
+    api: str | None = "http://127.0.0.1:8080"
+    follow: bool = False
+    batch_lines: int = 500_000
+    max_wait: float = 1.0  # seconds a partial batch may wait for more lines (follow)
+    rating_scale: int = 5
+    dedup_window: int = DEFAULT_WINDOW
+    catalogue_wait: float = 30.0  # end of a run: seconds the catalogue may take to fill in
+    api_rate_limit: float = 50.0
+    api_timeout: float = 2.0
+    rebuild: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batch_lines < 1:
+            raise ValueError("batch_lines must be at least 1")
+        if self.rating_scale not in (5, 10):
+            raise ValueError("rating_scale is 5 or 10")
+
+
+class Ingestor:
+    def __init__(
+        self,
+        config: IngestConfig,
+        progress: Callable[[dict], None] | None = None,
+        thresholds: DriftThresholds | None = None,
+    ) -> None:
+        self.config = config
+        self.progress = progress
+        self.store = EventStore(config.store)
+        if config.rebuild:
+            self.store.wipe()
+        self.checkpoint = self.store.recover()
+        journal = (
+            (s, np.load(journal_path(self.store.state_dir, s)))
+            for s in _journal_seqs(self.checkpoint.dedup)
+        )
+        self.dedup = DedupWindow.restore(self.checkpoint.dedup, journal, config.dedup_window)
+        seen_path = self.store.state_dir / "seen_users.npy"
+        seen = np.load(seen_path) if seen_path.exists() and self.checkpoint.seq else None
+        self.drift = DriftMonitor(self.checkpoint.quality, seen, thresholds, config.rating_scale)
+        self.catalog = CatalogClient(
+            config.api,
+            self.store.catalog_path,
+            rate_limit=config.api_rate_limit,
+            timeout=config.api_timeout,
+        )
+        self.source: Source = open_source(config.source, group=config.group)
+        self.source.seek(self.checkpoint.position)
+        self.counters: dict[str, Any] = {
+            "lines_read": 0,
+            "duplicates": 0,
+            "batches": 0,
+            "other_kinds": {},
+            "stored": dict.fromkeys(KIND_NAMES[:3], 0),
+            "rejected": {},
+            **self.checkpoint.counters,
+        }
+        self.run_lines = 0
+        self.last_stats: dict[str, Any] = {}
+
+    # ---- driving ----------------------------------------------------------------------------
+    def run(self, should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+        started = time.monotonic()
+        reader = BatchReader(self.source, self.config.batch_lines, self.config.max_wait)
+        try:
+            while not should_stop():
+                batch = reader.next()
+                if batch is None:
+                    if not self.config.follow and self.source.at_end():
+                        break
+                    self._refresh_catalogue()
+                    continue
+                self._ingest(batch.values, batch.origins, batch.end)
+                if self.progress is not None:
+                    self.progress(self._status(started))
+            if not self.config.follow:
+                self.catalog.wait_idle(self.config.catalogue_wait)
+            self._refresh_catalogue()
+        finally:
+            self.catalog.close()
+            self.source.close()
+        return self.report(time.monotonic() - started)
+
+    def _status(self, started: float) -> dict[str, Any]:
+        elapsed = max(time.monotonic() - started, 1e-9)
+        return {
+            "batches": self.counters["batches"],
+            "lines_read": self.counters["lines_read"],
+            "lines_per_second": round(self.run_lines / elapsed),
+            "stored": self.counters["stored"],
+            "duplicates": self.counters["duplicates"],
+            "rejected": sum(self.counters["rejected"].values()),
+        }
+
+    def _refresh_catalogue(self) -> None:
+        self.store.set_unknown_movies(self.catalog.unknown_movies())
+
+    # ---- one batch --------------------------------------------------------------------------
+    def _ingest(self, values: list[bytes], origins: Origins, end: Any) -> None:
+        seq = self.checkpoint.seq + 1
+        p = parse_batch(values, self.config.rating_scale)
+        kind, reason = p.kind.copy(), p.reason.copy()
+        accepted = kind >= 0
+        future, clock = future_timestamps(p.time_ns, accepted, self.checkpoint.watermark_ns)
+        _reject(kind, reason, future, _FUTURE)
+        unvouched = self._vouch(p, kind, reason)
+        accepted = kind >= 0
+        rows = np.flatnonzero(accepted)
+        duplicate = np.zeros(len(kind), dtype=bool)
+        duplicate[rows] = self.dedup.check(p.line_hash[rows], seq)
+        keep = accepted & ~duplicate
+        written = self._write(seq, p, values, origins, kind, reason, keep, unvouched)
+        other = Counter(p.extra[int(i)].other for i in np.flatnonzero(keep & (kind == Kind.OTHER)))
+        rejected = Counter(REASONS[r] for r in reason[reason >= 0].tolist())
+        self._account(len(values), written, rejected, int(duplicate.sum()), other)
+        movie_rows = keep & (p.movie >= 0)
+        self.last_stats = self.drift.observe(
+            seq,
+            BatchFacts(
+                lines=len(values),
+                rejected=rejected,
+                ratings=p.value[keep & (kind == Kind.RATE)],
+                movie_events=int(movie_rows.sum()),
+                unvouched_movie_events=int((movie_rows & unvouched).sum()),
+                movie_ids=p.movies,
+                movie_codes=p.movie[movie_rows],
+                users=p.user[keep],
+            ),
+        )
+        self.catalog.request_users(np.unique(p.user[keep]).tolist())
+        self._commit(seq, end, clock)
+
+    def _vouch(self, p: ParsedBatch, kind: np.ndarray, reason: np.ndarray) -> np.ndarray:
+        """Reject events on movies the catalogue says do not exist; flag (and keep) those it
+        cannot vouch for yet. Returns the flagged rows."""
+        with_movie = (kind >= 0) & (p.movie >= 0)
+        codes = np.unique(p.movie[with_movie])
+        ids = [p.movies[c] for c in codes.tolist()]
+        self.catalog.request_movies(ids)
+        statuses = self.catalog.movie_statuses(ids)
+        verdict = np.zeros(max(len(p.movies), 1), dtype=np.int8)  # 0 ok, 1 unknown, 2 unsure
+        for code, movie_id in zip(codes.tolist(), ids, strict=True):
+            status = statuses.get(movie_id, "pending")
+            verdict[code] = 0 if status == "ok" else 1 if status == "not_found" else 2
+        row_verdict = np.where(with_movie, verdict[np.maximum(p.movie, 0)], 0)
+        _reject(kind, reason, row_verdict == 1, _UNKNOWN_MOVIE)
+        return (row_verdict == 2) & (kind >= 0)
+
+    def _write(
+        self,
+        seq: int,
+        p: ParsedBatch,
+        values: list[bytes],
+        origins: Origins,
+        kind: np.ndarray,
+        reason: np.ndarray,
+        keep: np.ndarray,
+        unvouched: np.ndarray,
+    ) -> dict[str, int]:
+        store, written = self.store, {}
+        for k, build in ((Kind.WATCH, tables.watch_table), (Kind.RATE, tables.rate_table)):
+            rows = np.flatnonzero(keep & (kind == k))
+            written[KIND_NAMES[k]] = len(rows)
+            if len(rows):
+                table = build(rows, p.time_ns, p.user, p.movie, p.value, p.movies)
+                for date, part in tables.by_date(table, p.time_ns[rows]):
+                    store.write_table(f"events/{KIND_NAMES[k]}/date={date}", seq, part)
+        rows = np.flatnonzero(keep & (kind == Kind.RECOMMENDATION))
+        written["recommendation"] = len(rows)
+        if len(rows):
+            table = tables.recommendation_table(rows, p.extra)
+            for date, part in tables.by_date(table, p.time_ns[rows]):
+                store.write_table(f"events/recommendation/date={date}", seq, part)
+        rejected = np.flatnonzero(reason >= 0)
+        if len(rejected):
+            store.write_table(
+                "quarantine", seq, tables.quarantine_table(rejected, reason, values, origins, seq)
+            )
+        provisional = np.flatnonzero(keep & unvouched)
+        if len(provisional):
+            table = tables.provisional_table(
+                provisional, kind, p.movie, p.movies, values, origins, seq
+            )
+            store.write_table("provisional", seq, table)
+        inserted = p.line_hash[np.flatnonzero(keep)]
+        journal = journal_path(store.state_dir, seq)
+        np.save(journal.with_suffix(".tmp.npy"), inserted)
+        journal.with_suffix(".tmp.npy").replace(journal)
+        return written
+
+    def _account(
+        self,
+        lines: int,
+        written: dict[str, int],
+        rejected: Counter,
+        duplicates: int,
+        other: Counter,
+    ) -> None:
+        c = self.counters
+        c["lines_read"] += lines
+        c["duplicates"] += duplicates
+        c["batches"] += 1
+        for name, count in written.items():
+            c["stored"][name] = c["stored"].get(name, 0) + count
+        for name, count in rejected.items():
+            c["rejected"][name] = c["rejected"].get(name, 0) + count
+        for name, count in other.items():
+            c["other_kinds"][name] = c["other_kinds"].get(name, 0) + count
+        self.run_lines += lines
+
+    def _commit(self, seq: int, end: Any, clock: int | None) -> None:
+        atomic_write(self.store.state_dir / "seen_users.npy", _npy(self.drift.seen))
+        self.checkpoint = Checkpoint(
+            seq=seq,
+            position=end,
+            source=self.config.source,
+            watermark_ns=clock,
+            counters=self.counters,
+            dedup=self.dedup.state(),
+            quality=self.drift.state(),
+        )
+        self.store.commit(self.checkpoint)
+        self.source.commit(end)
+        live = set(self.dedup.seqs())
+        for path in self.store.state_dir.glob("dedup-*.npy"):
+            if int(path.stem.split("-")[1]) not in live:
+                path.unlink()
+
+    # ---- reporting --------------------------------------------------------------------------
+    def report(self, seconds: float = 0.0) -> dict[str, Any]:
+        counts = self.store.counts()
+        c = self.counters
+        provisional = self.store.provisional_movies()
+        statuses = self.catalog.movie_statuses(list(provisional))
+        unvouched = {m: n for m, n in provisional.items() if statuses.get(m) != "ok"}
+        return {
+            "source": self.config.source,
+            "store": self.config.store,
+            "lines_read": c["lines_read"],
+            "stored": counts["stored"],
+            "rejected": counts["rejected"],
+            "duplicates": c["duplicates"],
+            "other_kinds": c["other_kinds"],
+            # Events whose movie the catalogue could not vouch for yet (API slow or down).
+            "provisional": {"events": sum(unvouched.values()), "movies": len(unvouched)},
+            "catalogue": self.catalog.stats(),
+            "quality": {
+                "batches": self.drift.batches,
+                "warnings": self.drift.warnings[-50:],
+                "last_batch": self.last_stats,
+            },
+            "this_run": {
+                "lines_read": self.run_lines,
+                "seconds": round(seconds, 3),
+                "lines_per_second": round(self.run_lines / seconds) if seconds else None,
+            },
+            "position": self.checkpoint.position,
+            "batches": c["batches"],
+        }
+
+
+def _journal_seqs(state: dict | None) -> set[int]:
+    state = state or {}
+    return {part[0] for name in ("previous", "current") for part in state.get(name, [])}
+
+
+def _reject(kind: np.ndarray, reason: np.ndarray, rows: np.ndarray, code: int) -> None:
+    hit = rows & (kind >= 0)
+    kind[hit] = -1
+    reason[hit] = code
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()

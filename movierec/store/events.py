@@ -1,0 +1,260 @@
+"""The durable event store: Parquet files per kind and date, queryable with DuckDB.
+
+Layout under the store directory:
+
+    events/<kind>/date=YYYY-MM-DD/<seq>.parquet   stored events of one committed batch
+    quarantine/<seq>.parquet                      rejected lines: raw bytes, reason, origin
+    provisional/<seq>.parquet                     raw lines of events stored before the
+                                                  catalogue could vouch for their movie
+    state/checkpoint.json                         the last committed batch (the truth)
+    state/dedup-<seq>.npy                         the dedup journal
+    state/unknown_movies.parquet                  movie ids the catalogue says do not exist
+    catalog.sqlite                                the catalogue cache
+
+A batch's files are written first (each atomically), then the checkpoint names the
+batch as committed. Readers see only committed batches; recovery deletes files of a batch
+that never committed. Events whose movie the catalogue later rejects stay in their files
+but leave the event views and join the quarantine view, so nothing is rewritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from movierec.store.schema import EMPTY_TABLES, KINDS, QUARANTINE_SCHEMA
+
+_SEQ_FILE = re.compile(r"(?:dedup-)?(\d{10})\.(?:parquet|npy)$")
+SESSION_GAP_MINUTES = 30
+_DICTIONARY_COLUMNS = frozenset(("movie_id", "kind", "reason", "service"))
+
+
+@dataclass
+class Checkpoint:
+    seq: int = 0
+    position: Any = None  # the source's resume position after batch seq
+    source: str = ""
+    watermark_ns: int | None = None  # the stream's own "now" (for future timestamps)
+    counters: dict[str, Any] = field(default_factory=dict)
+    dedup: dict[str, Any] | None = None
+    quality: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.__dict__, option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Checkpoint:
+        return cls(**orjson.loads(data))
+
+
+def seq_name(seq: int, suffix: str = ".parquet") -> str:
+    return f"{seq:010d}{suffix}"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temporary file, fsync and rename: the path holds all of data or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class EventStore:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.state_dir = self.root / "state"
+        self.checkpoint_path = self.state_dir / "checkpoint.json"
+        self.unknown_movies_path = self.state_dir / "unknown_movies.parquet"
+        self.catalog_path = self.root / "catalog.sqlite"
+
+    # ---- committing -------------------------------------------------------------------------
+    def checkpoint(self) -> Checkpoint | None:
+        if not self.checkpoint_path.exists():
+            return None
+        return Checkpoint.from_json(self.checkpoint_path.read_bytes())
+
+    def recover(self) -> Checkpoint:
+        """The committed checkpoint, after deleting whatever a crashed batch left behind."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint = self.checkpoint() or Checkpoint()
+        for path in self._data_files():
+            match = _SEQ_FILE.search(path.name)
+            if match and int(match[1]) > checkpoint.seq:
+                path.unlink()
+        for path in self.root.rglob(".*.tmp"):
+            path.unlink()
+        return checkpoint
+
+    def write_table(self, relative: str, seq: int, table: pa.Table) -> Path:
+        path = self.root / relative / seq_name(seq)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        # Dictionaries only where values repeat (movie ids), statistics only on time (what
+        # queries filter on): the two defaults cost more than the compression itself.
+        pq.write_table(
+            table,
+            tmp,
+            compression="zstd",
+            compression_level=1,
+            use_dictionary=[c for c in table.column_names if c in _DICTIONARY_COLUMNS],
+            write_statistics=[c for c in table.column_names if c in ("time", "seq")],
+        )
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        return path
+
+    def commit(self, checkpoint: Checkpoint) -> None:
+        for directory in {p.parent for p in self._data_files()} | {self.state_dir}:
+            fsync_dir(directory)
+        atomic_write(self.checkpoint_path, checkpoint.to_json())
+        fsync_dir(self.state_dir)
+
+    def set_unknown_movies(self, movie_ids: set[str]) -> bool:
+        """Record the catalogue's verdicts; True when they changed."""
+        if movie_ids == self.unknown_movies():
+            return False
+        table = pa.table({"movie_id": pa.array(sorted(movie_ids), pa.string())})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        atomic_write(self.unknown_movies_path, sink.getvalue().to_pybytes())
+        return True
+
+    def unknown_movies(self) -> set[str]:
+        if not self.unknown_movies_path.exists():
+            return set()
+        return set(pq.read_table(self.unknown_movies_path).column("movie_id").to_pylist())
+
+    def wipe(self) -> None:
+        """Forget every event, for a rebuild from the stream (the catalogue cache stays)."""
+        for path in self._data_files():
+            path.unlink()
+        for path in (self.checkpoint_path, self.unknown_movies_path):
+            if path.exists():
+                path.unlink()
+
+    # ---- reading ----------------------------------------------------------------------------
+    def _data_files(self) -> Iterator[Path]:
+        for part in ("events", "quarantine", "provisional"):
+            yield from (self.root / part).rglob("*.parquet")
+        yield from self.state_dir.glob("dedup-*.npy")
+
+    def committed_files(self, relative: str) -> list[str]:
+        committed = (self.checkpoint() or Checkpoint()).seq
+        files = []
+        for path in sorted((self.root / relative).rglob("*.parquet")):
+            match = _SEQ_FILE.search(path.name)
+            if match and int(match[1]) <= committed:
+                files.append(str(path))
+        return files
+
+    def connect(self, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with views over the committed data: watch, rate,
+        recommendation, quarantine, sessions, unknown_movies."""
+        con = duckdb.connect(database)
+        unknown = (
+            f"SELECT movie_id FROM read_parquet('{_quote(self.unknown_movies_path)}')"
+            if self.unknown_movies_path.exists()
+            else "SELECT NULL::VARCHAR AS movie_id WHERE false"
+        )
+        con.execute(f"CREATE OR REPLACE VIEW unknown_movies AS {unknown}")
+        for kind in KINDS:
+            source = self._source(f"events/{kind}", EMPTY_TABLES[kind], con, f"_{kind}_all")
+            keep = (
+                ""
+                if kind == "recommendation"
+                else (" WHERE movie_id NOT IN (SELECT movie_id FROM unknown_movies)")
+            )
+            con.execute(f"CREATE OR REPLACE VIEW {kind} AS SELECT * FROM {source}{keep}")
+        quarantined = self._source("quarantine", QUARANTINE_SCHEMA.empty_table(), con, "_q")
+        provisional = self._source("provisional", EMPTY_TABLES["provisional"], con, "_p")
+        con.execute(
+            f"""CREATE OR REPLACE VIEW quarantine AS
+            SELECT raw, reason, origin, seq FROM {quarantined}
+            UNION ALL
+            SELECT raw, 'unknown_movie' AS reason, origin, seq FROM {provisional}
+            WHERE movie_id IN (SELECT movie_id FROM unknown_movies)"""
+        )
+        con.execute(
+            f"CREATE OR REPLACE VIEW pending_movies AS SELECT * FROM {provisional} "
+            "WHERE movie_id NOT IN (SELECT movie_id FROM unknown_movies)"
+        )
+        con.execute(SESSIONS_VIEW)
+        return con
+
+    def _source(
+        self, relative: str, empty: pa.Table, con: duckdb.DuckDBPyConnection, name: str
+    ) -> str:
+        files = self.committed_files(relative)
+        if files:
+            listed = ", ".join(f"'{_quote(f)}'" for f in files)
+            return f"read_parquet([{listed}], union_by_name=true)"
+        con.register(name, empty)
+        return name
+
+    def counts(self) -> dict[str, Any]:
+        """Stored events by kind and rejected lines by reason, as the views see them."""
+        with contextlib.closing(self.connect()) as con:
+            stored = {k: con.sql(f"SELECT count(*) FROM {k}").fetchall()[0][0] for k in KINDS}
+            rows = con.sql(
+                "SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY reason"
+            ).fetchall()
+        return {"stored": stored, "rejected": dict(rows)}
+
+    def provisional_movies(self) -> dict[str, int]:
+        """Events stored before the catalogue vouched for their movie, by movie (those
+        the catalogue has since rejected excluded)."""
+        with contextlib.closing(self.connect()) as con:
+            rows = con.sql(
+                "SELECT movie_id, count(*) FROM pending_movies GROUP BY movie_id"
+            ).fetchall()
+        return dict(rows)
+
+
+def _quote(path: str | Path) -> str:
+    return str(path).replace("'", "''")
+
+
+# A watch session: one user's minutes of one movie, with no gap over 30 minutes.
+SESSIONS_VIEW = f"""
+CREATE OR REPLACE VIEW sessions AS
+WITH ordered AS (
+    SELECT user_id, movie_id, time, minute,
+           CASE WHEN lag(time) OVER w IS NULL
+                  OR time - lag(time) OVER w > INTERVAL {SESSION_GAP_MINUTES} MINUTE
+                THEN 1 ELSE 0 END AS starts
+    FROM watch
+    WINDOW w AS (PARTITION BY user_id, movie_id ORDER BY time, minute)
+), numbered AS (
+    SELECT *, sum(starts) OVER (PARTITION BY user_id, movie_id ORDER BY time, minute
+                                ROWS UNBOUNDED PRECEDING) AS session
+    FROM ordered
+)
+SELECT user_id, movie_id, session,
+       min(minute) AS first_minute, max(minute) AS last_minute,
+       count(DISTINCT minute) AS minutes_watched,
+       min(time) AS start_time, max(time) AS end_time
+FROM numbered
+GROUP BY user_id, movie_id, session
+"""

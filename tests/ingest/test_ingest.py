@@ -1,0 +1,212 @@
+"""Ingestion against the simulator's ledger: every clean line stored exactly once, every
+duplicate dropped, every other fault quarantined with its raw bytes."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from movierec.ingest.runner import IngestConfig, Ingestor
+from movierec.sim.api import ApiFaults, SiteApiServer
+from movierec.sim.world import World
+from movierec.store.events import EventStore
+from tests.ingest.conftest import SimulatedLog, simulate_into
+
+
+def ingest(source: str, store: Path, api: str | None, **options) -> dict:
+    options.setdefault("api_rate_limit", 2000.0)
+    options.setdefault("catalogue_wait", 60.0)
+    return Ingestor(IngestConfig(source=source, store=str(store), api=api, **options)).run()
+
+
+def assert_matches_ledger(report: dict, ledger: dict) -> None:
+    expected = ledger["expected_ingest"]
+    assert report["lines_read"] == expected["lines_read"]
+    assert report["stored"] == ledger["clean"]
+    assert report["duplicates"] == ledger["faults"]["duplicate"]
+    assert sum(report["rejected"].values()) == expected["rejected"]
+    assert report["rejected"]["unknown_movie"] == ledger["faults"]["unknown_movie"]
+    assert report["rejected"]["future_timestamp"] == ledger["faults"]["future_timestamp"]
+    assert report["provisional"]["events"] == 0
+
+
+def test_every_clean_line_once_and_every_fault_aside(
+    tmp_path: Path, dirty_log: SimulatedLog, site_api: SiteApiServer
+) -> None:
+    report = ingest(dirty_log.url, tmp_path / "store", site_api.url, batch_lines=50_000)
+    assert_matches_ledger(report, dirty_log.ledger)
+    # The quarantine holds exactly the dirty lines (raw bytes) the ledger lists.
+    lines = dirty_log.lines()
+    dirty = Counter(
+        lines[n - 1]
+        for kind, numbers in dirty_log.ledger["fault_lines"].items()
+        if kind != "duplicate"
+        for n in numbers
+    )
+    with EventStore(tmp_path / "store").connect() as con:
+        quarantined = Counter(raw for (raw,) in con.sql("SELECT raw FROM quarantine").fetchall())
+        origins = con.sql("SELECT origin FROM quarantine LIMIT 3").fetchall()
+    assert quarantined == dirty
+    assert all(o.startswith("log@") for (o,) in origins)
+    assert report["catalogue"]["movie"]["pending"] == 0
+
+
+@pytest.mark.kafka
+def test_the_same_through_the_real_broker(
+    tmp_path: Path, world: World, kafka_bootstrap: str, site_api: SiteApiServer
+) -> None:
+    url = f"kafka://{kafka_bootstrap}/movielog-{uuid.uuid4().hex[:8]}"
+    ledger = simulate_into(url, world, 100_000, 0.05, seed=3)
+    report = ingest(url, tmp_path / "store", site_api.url, group=f"g-{uuid.uuid4().hex}")
+    assert_matches_ledger(report, ledger)
+    assert report["position"] == {"0": 100_000}
+
+
+def test_interrupted_runs_resume_exactly(
+    tmp_path: Path, dirty_log: SimulatedLog, site_api: SiteApiServer
+) -> None:
+    store = tmp_path / "store"
+    runs = 0
+    while True:
+        ingestor = Ingestor(
+            IngestConfig(
+                source=dirty_log.url,
+                store=str(store),
+                api=site_api.url,
+                batch_lines=7_000,
+                api_rate_limit=2000.0,
+            )
+        )
+        batches = ingestor.counters["batches"]
+        report = ingestor.run(
+            should_stop=lambda i=ingestor, b=batches: i.counters["batches"] >= b + 4
+        )
+        runs += 1
+        if report["lines_read"] == dirty_log.ledger["lines"]:
+            break
+    assert runs >= 7  # each run stopped after four batches, duplicates straddled restarts
+    assert_matches_ledger(report, dirty_log.ledger)
+
+
+def test_a_failing_hanging_api_fills_in_on_retry(
+    tmp_path: Path, dirty_log: SimulatedLog, world: World
+) -> None:
+    faults = ApiFaults(error_share=0.2, hang_share=0.05, hang_max_s=1.0, seed=3)
+    with SiteApiServer(world, port=0, faults=faults) as api:
+        report = ingest(dirty_log.url, tmp_path / "store", api.url, api_timeout=0.3)
+        stats = api.stats()
+    assert stats["errors"] > 100 and stats["hangs"] > 10
+    assert report["catalogue"]["movie"]["pending"] == report["catalogue"]["movie"]["failed"] == 0
+    assert report["catalogue"]["user"]["ok"] > 1000
+    assert_matches_ledger(report, dirty_log.ledger)
+
+
+def test_without_the_api_events_wait_and_a_later_run_reconciles(
+    tmp_path: Path, dirty_log: SimulatedLog, site_api: SiteApiServer
+) -> None:
+    store = tmp_path / "store"
+    offline = ingest(dirty_log.url, store, None, catalogue_wait=0.0)
+    unknown = dirty_log.ledger["faults"]["unknown_movie"]
+    assert sum(offline["stored"].values()) == sum(dirty_log.ledger["clean"].values()) + unknown
+    assert offline["provisional"]["events"] >= unknown > 0
+    assert "unknown_movie" not in offline["rejected"]
+    online = ingest(dirty_log.url, store, site_api.url)  # no new lines: only the catalogue
+    assert online["this_run"]["lines_read"] == 0
+    assert_matches_ledger(online, dirty_log.ledger)
+
+
+def test_follow_keeps_up_with_a_live_stream(
+    tmp_path: Path, world: World, site_api: SiteApiServer
+) -> None:
+    log = tmp_path / "live.log"
+    log.touch()
+    done = threading.Event()
+    ledger: dict = {}
+
+    def produce() -> None:
+        ledger.update(simulate_into(f"file://{log}", world, 60_000, 0.05, seed=9))
+        done.set()
+
+    ingestor = Ingestor(
+        IngestConfig(
+            source=f"file://{log}",
+            store=str(tmp_path / "store"),
+            api=site_api.url,
+            follow=True,
+            batch_lines=5_000,
+            max_wait=0.1,
+            api_rate_limit=2000.0,
+        )
+    )
+    producer = threading.Thread(target=produce)
+    producer.start()
+    report = ingestor.run(
+        should_stop=lambda: (
+            done.is_set()
+            and ingestor.counters["lines_read"] >= ledger.get("lines", -1)
+            and ingestor.catalog.wait_idle(0.5)
+        )
+    )
+    producer.join()
+    assert report["lines_read"] == ledger["lines"] == 60_000
+    assert report["stored"] == ledger["clean"]
+    assert report["duplicates"] == ledger["faults"]["duplicate"]
+
+
+def test_rebuild_reads_everything_again(
+    tmp_path: Path, dirty_log: SimulatedLog, site_api: SiteApiServer
+) -> None:
+    store = tmp_path / "store"
+    first = ingest(dirty_log.url, store, site_api.url)
+    again = ingest(dirty_log.url, store, site_api.url, rebuild=True)
+    assert again["this_run"]["lines_read"] == first["lines_read"]
+    assert (again["stored"], again["rejected"], again["duplicates"]) == (
+        first["stored"],
+        first["rejected"],
+        first["duplicates"],
+    )
+    assert again["catalogue"].get("requests", 0) == 0  # the catalogue cache survived
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.binary(max_size=80), min_size=1, max_size=200))
+def test_no_bytes_stop_ingestion_and_every_line_is_accounted_for(
+    tmp_path: Path, garbage: list[bytes]
+) -> None:
+    run = tmp_path / uuid.uuid4().hex
+    run.mkdir()
+    lines = [g.replace(b"\n", b" ") for g in garbage]
+    (run / "log").write_bytes(b"".join(line + b"\n" for line in lines))
+    report = ingest(f"file://{run / 'log'}", run / "store", None, catalogue_wait=0.0)
+    accounted = (
+        sum(report["stored"].values())
+        + sum(report["rejected"].values())
+        + report["duplicates"]
+        + sum(report["other_kinds"].values())
+    )
+    assert report["lines_read"] == accounted == len(lines)
+
+
+def test_kinds_we_do_not_use_are_counted_and_the_rating_scale_is_a_setting(
+    tmp_path: Path,
+) -> None:
+    lines = [
+        b"2025-01-01T10:00:00,5,GET /create_account",
+        b"2025-01-01T10:00:01,5,GET /rate/padre+nuestro+2007=9",
+        b"2025-01-01T10:00:02,5,GET /rate/padre+nuestro+2007=11",
+    ]
+    (tmp_path / "log").write_bytes(b"\n".join(lines) + b"\n")
+    report = ingest(
+        f"file://{tmp_path / 'log'}", tmp_path / "store", None, rating_scale=10, catalogue_wait=0.0
+    )
+    assert report["other_kinds"] == {"create_account": 1}
+    assert report["stored"]["rate"] == 1
+    assert report["rejected"] == {"rating_out_of_range": 1}
