@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,3 +71,45 @@ def _combine(parts: list[Batch]) -> Gathered:
         return pa.concat_arrays(pieces) if pieces else pa.array([], pa.string())
 
     return Gathered(values, origins, parts[-1].end)
+
+
+class Prefetcher:
+    """Reads the next batch while the current one is processed: the stream client and the
+    parser both release the GIL, so on two cores reading and processing overlap. Only the
+    prefetch thread touches the source's read side."""
+
+    def __init__(self, reader: BatchReader) -> None:
+        self.reader = reader
+        self._queue: queue.Queue[tuple[Gathered | None, bool] | BaseException] = queue.Queue(1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ingest-prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                batch = self.reader.next()
+                item = (batch, self.reader.source.at_end())
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as error:  # handed to the consumer of batches, not lost here
+            self._queue.put(error)
+
+    def next(self) -> tuple[Gathered | None, bool]:
+        """(the next batch or None if none came within a poll, whether the source was at
+        its end right after it)."""
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        self._thread.join(timeout=30)

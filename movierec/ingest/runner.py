@@ -23,7 +23,7 @@ from movierec.catalog import CatalogClient
 from movierec.events import KIND_NAMES, REASON_CODE, REASONS, Kind
 from movierec.ingest import tables
 from movierec.ingest.fastparse import ParsedBatch, parse_batch
-from movierec.ingest.reader import BatchReader
+from movierec.ingest.reader import BatchReader, Prefetcher
 from movierec.quality.checks import future_timestamps
 from movierec.quality.dedup import DEFAULT_WINDOW, DedupWindow, journal_path
 from movierec.quality.drift import BatchFacts, DriftMonitor, DriftThresholds
@@ -103,12 +103,12 @@ class Ingestor:
     # ---- driving ----------------------------------------------------------------------------
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
         started = time.monotonic()
-        reader = BatchReader(self.source, self.config.batch_lines, self.config.max_wait)
+        reader = Prefetcher(BatchReader(self.source, self.config.batch_lines, self.config.max_wait))
         try:
             while not should_stop():
-                batch = reader.next()
+                batch, at_end = reader.next()
                 if batch is None:
-                    if not self.config.follow and self.source.at_end():
+                    if not self.config.follow and at_end:
                         break
                     self._refresh_catalogue()
                     continue
@@ -119,6 +119,7 @@ class Ingestor:
                 self.catalog.wait_idle(self.config.catalogue_wait)
             self._refresh_catalogue()
         finally:
+            reader.close()
             self.catalog.close()
             self.source.close()
         return self.report(time.monotonic() - started)

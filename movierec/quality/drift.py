@@ -194,8 +194,10 @@ class DriftMonitor:
         if judged and share > limit:
             warn("user_mix", share, limit, "many events by users never seen before")
         np.bitwise_or.at(self.seen, byte, (1 << bit).astype(np.uint8))
-        if facts.lines >= self.t.min_lines:
-            self.new_users = _ewma(self.new_users, share, self.batches)
+        # Early on every user is new: the baseline starts once the warm-up is over.
+        warm = self.batches - self.t.warmup_batches
+        if facts.lines >= self.t.min_lines and warm >= 0:
+            self.new_users = _ewma(self.new_users, share, warm)
 
 
 def _ewma(baseline: float, value: float, seen: int) -> float:

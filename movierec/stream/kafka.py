@@ -57,7 +57,7 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "fetch.queue.backoff.ms": 10,
 }
 WRITE_CHUNK = 10_000  # messages per produce_batch call
-MAX_CONSUME = 1_000_000  # confluent-kafka's limit per consume() call
+MAX_CONSUME = 100_000  # per consume() call: bigger calls starve the prefetcher (measured 2x slower)
 METADATA_TIMEOUT = 10.0
 REFRESH_INTERVAL = 5.0  # how often at_end() looks for partitions added to the topic
 
@@ -306,11 +306,18 @@ class KafkaSource:
         """True when every partition's position has reached its high watermark."""
         if not self._assigned or time.monotonic() - self._refreshed > REFRESH_INTERVAL:
             self._refresh()
-        for p in self._assigned:
-            low, high = self._consumer.get_watermark_offsets(
-                TopicPartition(self.topic, p), timeout=METADATA_TIMEOUT, cached=False
-            )
-            if max(self._pos.get(p, low), low) < high:
+        # The watermarks cached from fetch responses cost nothing and prove we are behind;
+        # only "caught up" needs asking the broker.
+        for cached in (True, False):
+            behind = False
+            for p in self._assigned:
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, p), timeout=METADATA_TIMEOUT, cached=cached
+                )
+                if high >= 0 and max(self._pos.get(p, low), low) < high:
+                    behind = True
+                    break
+            if behind:
                 return False
         return True
 

@@ -1,0 +1,113 @@
+"""`movierec ingest` as the acceptance check runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from movierec.sim.api import SiteApiServer
+from tests.ingest.conftest import SimulatedLog
+
+
+def test_ingest_writes_the_quality_report(
+    tmp_path: Path, dirty_log: SimulatedLog, site_api: SiteApiServer
+) -> None:
+    (tmp_path / "OUT").mkdir()
+    shutil.copy(dirty_log.path, tmp_path / "OUT" / "log")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "movierec.cli",
+            "ingest",
+            "--source",
+            "file://OUT/log",
+            "--store",
+            "OUT/store",
+            "--report",
+            "OUT/quality.json",
+            "--api",
+            site_api.url,
+            "--api-rate-limit",
+            "2000",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "OUT" / "quality.json").read_text())
+    ledger = dirty_log.ledger
+    assert report["lines_read"] == ledger["lines"]
+    assert report["stored"] == ledger["clean"]
+    assert report["duplicates"] == ledger["faults"]["duplicate"]
+    assert sum(report["rejected"].values()) == ledger["expected_ingest"]["rejected"]
+    assert set(report["rejected"]) <= {
+        "empty",
+        "too_long",
+        "encoding",
+        "control_character",
+        "malformed",
+        "bad_timestamp",
+        "bad_user_id",
+        "bad_movie_id",
+        "bad_minute",
+        "bad_rating",
+        "rating_out_of_range",
+        "extra_field",
+        "bad_service",
+        "bad_status",
+        "bad_result",
+        "bad_latency",
+        "future_timestamp",
+        "unknown_movie",
+    }
+    assert json.loads(done.stdout)["stored"] == report["stored"]
+    assert any(w["check"] == "schema" for w in report["quality"]["warnings"])
+    # A second run finds nothing new and changes nothing.
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "movierec.cli",
+            "ingest",
+            "--source",
+            "file://OUT/log",
+            "--store",
+            "OUT/store",
+            "--api",
+            site_api.url,
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert json.loads(again.stdout)["stored"] == report["stored"]
+
+
+def test_a_bad_source_is_a_clear_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "movierec.cli",
+            "ingest",
+            "--source",
+            "http://x/y",
+            "--store",
+            str(tmp_path / "s"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "file://PATH or kafka://" in done.stderr
