@@ -93,8 +93,8 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=5_000_000)
     parser.add_argument("--faults", type=float, default=0.05, help="share of dirty lines")
     parser.add_argument("--batch", type=int, default=1_000_000, help="lines per parse_batch")
-    parser.add_argument("--users", type=int, default=20_000)
-    parser.add_argument("--movies", type=int, default=5_000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--movies", type=int, default=27_000, help="the real catalogue size")
     parser.add_argument("--repeats", type=int, default=3, help="passes of parse_batch")
     args = parser.parse_args()
 

@@ -9,6 +9,7 @@ from movierec import __version__
 from movierec import run as run_role
 from movierec.ingest import cli as ingest_cli
 from movierec.sim import cli as sim_cli
+from movierec.training import cli as training_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_role.add_parsers(sub)
     sim_cli.add_parsers(sub)
     ingest_cli.add_parsers(sub)
+    training_cli.add_parsers(sub)
     return parser
 
 

@@ -59,7 +59,8 @@ _SERVICE = re.compile(r"[A-Za-z0-9._-]+:[0-9]{1,5}")
 _STATUS = re.compile(r"0|[1-5][0-9]{2}")
 _LATENCY = re.compile(r"[0-9]{1,9}")
 _MINUTE = re.compile(r"0|[1-9][0-9]{0,4}")
-_RATING = re.compile(r"-?[0-9]{1,3}")
+_RATING = re.compile(r"-?(?:0|[1-9][0-9]{0,2})")
+_RESULT_SEPARATOR = re.compile(r", ?")
 _DAYS_BEFORE_MONTH = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
 
 
@@ -176,7 +177,7 @@ def _recommendation(body: str, time_ns: int, user: int) -> Event | Reject:
         return Reject("bad_latency")
     items: tuple[str, ...] = ()
     if status == "200" and result:
-        items = tuple(item.strip() for item in result.split(","))
+        items = tuple(_RESULT_SEPARATOR.split(result))
         if not all(is_movie_id(item) for item in items):
             return Reject("bad_result")
     return Event(
@@ -211,7 +212,9 @@ def parse_time(text: str) -> int | None:
         return None
     days = days_from_civil(year, month, day)
     seconds = ((days * 24 + hour) * 60 + minute) * 60 + sec
-    return seconds * 1_000_000_000 + int(fraction.ljust(9, "0") or 0)
+    ns = seconds * 1_000_000_000 + int(fraction.ljust(9, "0") or 0)
+    # Stored as int64 nanoseconds (1677..2262): a time outside cannot be stored as it is.
+    return ns if -(2**63) <= ns < 2**63 else None
 
 
 def _is_leap(year: int) -> bool:

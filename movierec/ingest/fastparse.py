@@ -1,12 +1,14 @@
 """Batch parser of the site's log lines: exactly the answers of `events.parse_line`, fast.
 
-`parse_batch` joins the raw messages chunk by chunk (lengths kept, so a message holding
-'\\n' stays one line) and hands each chunk to a numba kernel (`fastparse_kernel`) that does
-the whole reference parse on the bytes: strict UTF-8, control characters, timestamp, user
-id, watch/rate/recommendation bodies and every rejection reason. Python finishes only what
-needs Python objects: the Event of each recommendation and other-kind row, and the rare rows
-the kernel leaves to the reference parser itself (a status-200 result holding non-ASCII
-text, whose Unicode spaces only str.strip knows; a valid time beyond int64 nanoseconds).
+`parse_batch` joins the raw messages chunk by chunk with '\\n' and hands each chunk to a
+numba kernel (`fastparse_kernel`) that does the whole reference parse on the bytes: strict
+UTF-8, control characters, timestamp, user id, watch/rate/recommendation bodies and every
+rejection reason. A message may itself hold '\\n' (it is still one line): the kernel notices
+that the pieces do not add up and the chunk is parsed again by explicit message lengths.
+Python finishes only what needs Python objects: the Event of each recommendation and
+other-kind row, and the rare rows the kernel leaves to the reference parser itself (a
+status-200 result holding non-ASCII text, whose Unicode spaces only str.strip knows; a
+valid time beyond int64 nanoseconds).
 
 Line hash (persisted for de-duplication across restarts; it must never change): XXH64 with
 seed 0 of the message's exact raw bytes, as an unsigned 64-bit integer. XXH64 is specified
@@ -132,22 +134,21 @@ def parse_batch(values: Sequence[bytes], rating_scale: int = 5) -> ParsedBatch:
     table = _MovieTable()
     special = np.empty(min(n, CHUNK_LINES), dtype=np.int64)
     spans = np.empty((min(n, CHUNK_LINES), 4), dtype=np.int64)
+    pending = np.empty((min(n, CHUNK_LINES), 3), dtype=np.int64)
+    pending_hash = np.empty(min(n, CHUNK_LINES), dtype=np.uint64)
     slow: list[int] = []
     for low in range(0, n, CHUNK_LINES):
         part = values[low : low + CHUNK_LINES]
         buf = np.frombuffer(b"\n".join(part), dtype=np.uint8)
         table.reserve(len(part), buf.size)
-        args = (low, scale, _CODES, out, batch.movie, batch.line_hash, table.arrays)
+        head = (low, scale, _CODES, out, batch.movie, batch.line_hash, table.arrays)
+        tail = (table.count, special, spans, pending, pending_hash)
         # First split on the '\n' separators; a message holding '\n' makes the kernel
         # refuse the chunk, which is then parsed by explicit lengths.
-        nspecial, count, ok = fk.parse_chunk(
-            buf, len(part), _NO_LENGTHS, *args, table.count, special, spans
-        )
+        nspecial, count, ok = fk.parse_chunk(buf, len(part), _NO_LENGTHS, *head, *tail)
         if not ok:
             lengths = np.fromiter(map(len, part), dtype=np.int64, count=len(part))
-            nspecial, count, ok = fk.parse_chunk(
-                buf, len(part), lengths, *args, table.count, special, spans
-            )
+            nspecial, count, ok = fk.parse_chunk(buf, len(part), lengths, *head, *tail)
         table.count = count
         if nspecial:
             _finish_special(batch, values, special[:nspecial], spans[:nspecial], slow)
@@ -166,30 +167,27 @@ def _finish_special(
 ) -> None:
     """Events of the chunk's recommendation and other-kind rows; note the slow rows."""
     # Columns as Python ints in one go: per-row numpy scalar access costs more.
-    kinds = batch.kind[rows].tolist()
-    times = batch.time_ns[rows].tolist()
-    users = batch.user[rows].tolist()
-    statuses = batch.value[rows].tolist()
-    latencies = batch.latency_ms[rows].tolist()
+    columns = (batch.kind, batch.time_ns, batch.user, batch.value, batch.latency_ms)
+    kinds, times, users, statuses, latencies = (column[rows].tolist() for column in columns)
     extra = batch.extra
-    recommendation = Kind.RECOMMENDATION
-    for i, (row, (s0, s1, r0, r1)) in enumerate(zip(rows.tolist(), spans.tolist(), strict=True)):
-        k = kinds[i]
-        if k == fk.RECOMMENDATION:
+    recommendation, other = int(Kind.RECOMMENDATION), int(Kind.OTHER)
+    for row, k, t, user, status, latency, (s0, s1, r0, r1) in zip(
+        rows.tolist(), kinds, times, users, statuses, latencies, spans.tolist(), strict=True
+    ):
+        if k == recommendation:
             raw = values[row]
-            result = raw[r0:r1].decode("utf-8")
+            result = bytes(raw[r0:r1]).decode("utf-8")
             items: tuple[str, ...] = ()
-            if statuses[i] == 200 and result:
+            if status == 200 and result:
                 # The kernel checked every item is a movie id between optional spaces, so
                 # dropping the spaces is the reference's item.strip().
                 items = tuple(result.replace(" ", "").split(","))
-            service = raw[s0:s1].decode("ascii")
+            service = bytes(raw[s0:s1]).decode("ascii")
             extra[row] = Event(
-                recommendation, times[i], users[i], "", statuses[i], latencies[i], service,
-                result, items,
-            )  # fmt: skip
-        elif k == fk.OTHER:
-            extra[row] = Event(Kind.OTHER, times[i], users[i], other=_CREATE_ACCOUNT)
+                Kind.RECOMMENDATION, t, user, "", status, latency, service, result, items
+            )
+        elif k == other:
+            extra[row] = Event(Kind.OTHER, t, user, other=_CREATE_ACCOUNT)
         else:
             slow.append(row)
 

@@ -34,8 +34,9 @@ for _c in b"abcdefghijklmnopqrstuvwxyz0123456789+_.*-":
 _HOST = np.zeros(256, dtype=np.bool_)
 for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-":
     _HOST[_c] = True
-# Cumulative days before each month (events._DAYS_BEFORE_MONTH).
+# Multiplier of span_hash (2**64 / golden ratio: spreads the bits of a product).
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+# Cumulative days before each month (events._DAYS_BEFORE_MONTH).
 _DAYS_BEFORE = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype=np.int64)
 # SWAR masks: the high bit of each byte, and addends that set it for bytes >= 0x20 and
 # for 0x7F when every byte is below 0x80 (so no carry crosses bytes).
@@ -282,10 +283,10 @@ def minute_value(buf: np.ndarray, start: int, end: int) -> int:
 
 @njit(cache=True, nogil=True)
 def rating_value(buf: np.ndarray, start: int, end: int) -> tuple[bool, int]:
-    """events._RATING `-?[0-9]{1,3}`: (matched, int value)."""
+    """events._RATING `-?(0|[1-9][0-9]{0,2})`: (matched, int value)."""
     negative = start < end and at(buf, start) == 45  # '-'
     first = start + 1 if negative else start
-    if not 1 <= end - first <= 3:
+    if not 1 <= end - first <= 3 or (end - first > 1 and at(buf, first) == 48):
         return False, 0
     value = digits(buf, first, end)
     if value < 0:
@@ -326,21 +327,16 @@ def latency_value(buf: np.ndarray, start: int, end: int) -> int:
 
 @njit(cache=True, nogil=True)
 def result_ids(buf: np.ndarray, start: int, end: int) -> bool:
-    """All items of an ASCII status-200 result, split on ',' and stripped of spaces, are
-    movie ids. (The only ASCII whitespace str.strip removes that can reach here is the
-    space: the rest are control characters, rejected first.)"""
+    """All items of an ASCII status-200 result, separated by ", " or ",", are movie ids."""
     item = start
     while True:
         stop = find_byte(buf, item, end, 44)
         if stop < 0:
             stop = end
-        a, b = item, stop
-        while a < b and at(buf, a) == 32:
-            a += 1
-        while b > a and at(buf, b - 1) == 32:
-            b -= 1
-        if not movie_id(buf, a, b):
+        if not movie_id(buf, item, stop):
             return False
         if stop == end:
             return True
         item = stop + 1
+        if item < end and at(buf, item) == 32:  # the one space of ", "
+            item += 1

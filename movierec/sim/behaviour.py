@@ -31,6 +31,9 @@ class Behaviour:
     # Own choice: candidates drawn by popularity, then the one maximising
     # own_taste_weight * affinity + Gumbel noise (a softmax over popularity x taste).
     own_candidates: int = 48
+    # Candidates are drawn with probability popularity ** candidate_popularity (1: in
+    # proportion to popularity, 0: uniformly).
+    candidate_popularity: float = 1.0
     own_taste_weight: float = 2.5
     seen_penalty: float = 4.0
     # Share of visits that ask the service for recommendations.

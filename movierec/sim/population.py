@@ -72,7 +72,8 @@ class Population:
         self.released = w.movie_release_day <= day
         age = day - w.movie_release_day
         novelty = np.where(w.movie_release_day > 0, 1.0 + 4.0 * np.exp(-np.maximum(age, 0) / 14), 1)
-        weights = np.where(self.released, w.movie_popularity * novelty, 0.0)
+        appeal = (w.movie_popularity * novelty) ** self.behaviour.candidate_popularity
+        weights = np.where(self.released, appeal, 0.0)
         self.popularity_cumsum = np.cumsum(weights)
 
     def visits(self, t0: int, t1: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -294,6 +294,28 @@ def test_mutated_lines(cases: list[tuple[str, list[tuple[int, int, bytes]]]]) ->
     assert_agrees(values)
 
 
+UTF8_EDGES = [
+    *(b"\xc2\x80", b"\xc2\x9f", b"\xc2\xa0", b"\xc1\xbf", b"\x80", b"\xe2\x82", b"\xf0\x9f"),
+    *(b"\xe0\x9f\xbf", b"\xe0\xa0\x80", b"\xed\x9f\xbf", b"\xed\xa0\x80", b"\xef\xbb\xbf"),
+    *(b"\xf0\x8f\xbf\xbf", b"\xf0\x90\x80\x80", b"\xf4\x8f\xbf\xbf", b"\xf4\x90\x80\x80"),
+    *(b"\xf5\x80\x80\x80", b"\xff", b"\xe2\x80\xa8", b"\xe3\x80\x80", b"\xc2\x85"),
+]
+
+
+@pytest.mark.parametrize("seq", UTF8_EDGES)
+def test_utf8_edges_anywhere(seq: bytes) -> None:
+    head = b"2024-02-29T12:00:00.5,42,recommendation request a:1, status 200, result: a+, b+"
+    lines = [b"2024-02-29T12:00:00,42,GET /data/m/a+2000/7.mpg", head + b", 5 ms"]
+    assert_agrees([line[:i] + seq + line[i:] for line in lines for i in range(len(line) + 1)])
+
+
+def test_kernel_cache_is_stamped_with_all_its_sources() -> None:
+    from movierec.ingest.fastparse_cache import GroupStampLocator
+
+    locator = fastparse_kernel.parse_chunk._cache._impl.locator
+    assert isinstance(locator, GroupStampLocator)
+
+
 @pytest.mark.parametrize("size", [16_383, 16_384, 16_385, 70_000])
 def test_long_lines(size: int) -> None:
     head = b"2024-01-01T00:00:00,1,recommendation request a:1, status 0, result: "

@@ -1,0 +1,72 @@
+"""`movierec evaluate`: every model kind in the registry, re-learned with its registered
+hyperparameters from the events before the cut and judged on the watches after it (the
+registered artifacts learned from everything, so judging them directly would leak)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from movierec.evaluation.offline import evaluate
+from movierec.evaluation.report_html import render
+from movierec.evaluation.split import cut_at_share, holdout
+from movierec.registry import Registry
+from movierec.store.events import EventStore
+from movierec.training.data import Catalogue, FeedbackConfig, time_range, training_data
+from movierec.training.pipeline import fit, iso
+
+METRIC = "ndcg@20"
+
+
+def evaluate_registry(
+    store_dir: str, models_dir: str, train_share: float = 0.8, seed: int = 0
+) -> dict[str, Any]:
+    store, registry = EventStore(store_dir), Registry(models_dir)
+    latest = registry.latest_by_model()
+    if not latest:
+        raise ValueError(f"no models in {models_dir}: run movierec train first")
+    span = time_range(store)
+    if span is None:
+        raise ValueError(f"the store {store_dir} holds no watch or rate events")
+    first, last = span
+    cut = cut_at_share(first, last, train_share)
+    production = registry.production()
+    feedback = FeedbackConfig(
+        **registry.provenance(production or next(iter(latest.values())))["data"].get("feedback", {})
+    )
+    train = training_data(store, cut, feedback)
+    test = holdout(store, train, cut)
+    catalogue = Catalogue.load(store.catalog_path)
+    models: dict[str, Any] = {}
+    for name, version in sorted(latest.items()):
+        params = registry.provenance(version)["hyperparameters"]
+        result = evaluate(fit(name, params, train, seed), train, test, catalogue)
+        models[name] = {"version": version, "production": version == production, **result}
+    best = max(models, key=lambda m: models[m][METRIC])
+    return {
+        "metric": METRIC,
+        "best": best,
+        "production": production,
+        "split": {
+            "start": iso(first),
+            "cut": iso(cut),
+            "end": iso(last),
+            "train_users": train.n_users,
+            "train_interactions": int(train.matrix.nnz),
+            "test_users": test.n_users,
+            "test_watches": int(test.relevant.nnz),
+            "unknown_movies_in_test": test.unknown_items,
+        },
+        "models": models,
+    }
+
+
+def write_report(report: dict[str, Any], path: Path) -> Path:
+    """The JSON report at path and the HTML page beside it (same name, .html)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    page = path.with_suffix(".html")
+    page.write_text(render(report))
+    return page

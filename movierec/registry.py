@@ -1,0 +1,162 @@
+"""The model registry: immutable, versioned artifacts with their provenance, and which
+version is in production.
+
+    MODELS/registry.json                 versions, the production version, its history
+    MODELS/versions/<version>/model/     what the model saved
+    MODELS/versions/<version>/provenance.json
+
+A version directory is complete before it appears (written aside, then renamed), and is
+never changed afterwards. registry.json is replaced atomically under a lock, so a reader
+(the serving layer watching for a new production version) never sees half of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from movierec.models.base import Recommender, TrainingData
+from movierec.store.events import atomic_write
+
+LIBRARIES = ("numpy", "scipy", "implicit", "pyarrow", "duckdb", "numba", "movierec")
+
+
+class Registry:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.path = self.root / "registry.json"
+        self.versions_dir = self.root / "versions"
+
+    # ---- reading ----------------------------------------------------------------------------
+    def read(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {"production": None, "versions": [], "history": []}
+        return json.loads(self.path.read_text())
+
+    def production(self) -> str | None:
+        return self.read()["production"]
+
+    def model_dir(self, version: str) -> Path:
+        return self.versions_dir / version / "model"
+
+    def provenance(self, version: str) -> dict[str, Any]:
+        return json.loads((self.versions_dir / version / "provenance.json").read_text())
+
+    def latest_by_model(self) -> dict[str, str]:
+        """The newest version of each model kind."""
+        latest: dict[str, str] = {}
+        for entry in self.read()["versions"]:
+            latest[entry["model"]] = entry["version"]
+        return latest
+
+    # ---- writing ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict[str, Any]]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "registry.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state = self.read()
+            yield state
+            atomic_write(self.path, json.dumps(state, indent=2).encode())
+
+    def add(self, model: Recommender, provenance: dict[str, Any]) -> str:
+        """Save model as a new immutable version; returns its id."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        version = f"{stamp}-{model.name}-{secrets.token_hex(3)}"
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        staging = self.versions_dir / f".staging-{version}"
+        (staging / "model").mkdir(parents=True)
+        try:
+            model.save(staging / "model")
+            record = {"version": version, "model": model.name, **provenance}
+            (staging / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
+            os.replace(staging, self.versions_dir / version)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        with self._locked() as state:
+            state["versions"].append(
+                {
+                    "version": version,
+                    "model": model.name,
+                    "created": stamp,
+                    "metrics": provenance.get("offline_metrics", {}),
+                }
+            )
+        return version
+
+    def promote(self, version: str, reason: str) -> None:
+        if not (self.versions_dir / version / "provenance.json").exists():
+            raise ValueError(f"no such version: {version}")
+        with self._locked() as state:
+            state["history"].append(
+                {
+                    "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "from": state["production"],
+                    "to": version,
+                    "reason": reason,
+                }
+            )
+            state["production"] = version
+
+
+def data_hash(data: TrainingData) -> str:
+    """Content hash of what a model learned from (matrix, ids, side information)."""
+    digest = hashlib.sha256()
+    m = data.matrix
+    for array in (m.indptr, m.indices, m.data, data.user_ids):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update("\n".join(data.item_ids.astype(str)).encode())
+    for side in (data.user_age, data.user_gender, data.user_occupation, data.item_genres):
+        if side is not None:
+            digest.update(side.tobytes())
+    return digest.hexdigest()
+
+
+def code_version() -> dict[str, Any]:
+    """The git commit of the code (and whether it had uncommitted changes)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                check=True,
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions
