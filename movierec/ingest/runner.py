@@ -150,9 +150,10 @@ class Ingestor:
         accepted = kind >= 0
         rows = np.flatnonzero(accepted)
         duplicate = np.zeros(len(kind), dtype=bool)
-        duplicate[rows] = self.dedup.check(p.line_hash[rows], seq)
+        duplicate[rows], remembered = self.dedup.check(p.line_hash[rows], seq)
         keep = accepted & ~duplicate
         written = self._write(seq, p, values, origins, kind, reason, keep, unvouched)
+        self._journal(seq, remembered)
         other = Counter(p.extra[int(i)].other for i in np.flatnonzero(keep & (kind == Kind.OTHER)))
         rejected = Counter(REASONS[r] for r in reason[reason >= 0].tolist())
         self._account(len(values), written, rejected, int(duplicate.sum()), other)
@@ -225,11 +226,12 @@ class Ingestor:
                 provisional, kind, p.movie, p.movies, values, origins, seq
             )
             store.write_table("provisional", seq, table)
-        inserted = p.line_hash[np.flatnonzero(keep)]
-        journal = journal_path(store.state_dir, seq)
-        np.save(journal.with_suffix(".tmp.npy"), inserted)
-        journal.with_suffix(".tmp.npy").replace(journal)
         return written
+
+    def _journal(self, seq: int, remembered: np.ndarray) -> None:
+        """The dedup window's new keys, durable before the batch commits."""
+        journal = journal_path(self.store.state_dir, seq)
+        atomic_write(journal, _npy(remembered))
 
     def _account(
         self,

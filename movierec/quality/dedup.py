@@ -35,26 +35,29 @@ def _probe(table: np.ndarray, key: np.uint64) -> int:
 
 @njit(cache=True, nogil=True)
 def _check_insert(
-    current: np.ndarray, previous: np.ndarray, keys: np.ndarray, room: int
+    current: np.ndarray, previous: np.ndarray, keys: np.ndarray, room: int, inserted: np.ndarray
 ) -> tuple[np.ndarray, int]:
-    """Mark keys seen before (in either generation or earlier in keys); insert the others
-    into current until it holds `room` more. Returns (duplicate mask, inserted count)."""
+    """Mark keys seen before (in either generation, or earlier in keys). Every key not in
+    the current generation goes into it — a new key, or a repeat found only in the
+    previous one (its sighting is refreshed, so a repeat is caught as long as its last
+    sighting is recent) — until `room` more are in. The keys put in are written to
+    `inserted`, in order. Returns (duplicate mask, count put in, or -(i + 1) when full
+    at key i)."""
     duplicate = np.zeros(keys.shape[0], dtype=np.bool_)
-    inserted = 0
+    count = 0
     for i in range(keys.shape[0]):
         key = keys[i] if keys[i] != 0 else np.uint64(1)  # 0 marks an empty slot
-        if previous[_probe(previous, key)] == key:
-            duplicate[i] = True
-            continue
         slot = _probe(current, key)
         if current[slot] == key:
             duplicate[i] = True
             continue
-        if inserted >= room:
+        if count >= room:
             return duplicate, -(i + 1)  # full: the caller rotates and continues from i
+        duplicate[i] = previous[_probe(previous, key)] == key
         current[slot] = key
-        inserted += 1
-    return duplicate, inserted
+        inserted[count] = key
+        count += 1
+    return duplicate, count
 
 
 class DedupWindow:
@@ -71,27 +74,32 @@ class DedupWindow:
         self.current: list[list[int]] = []
         self.previous: list[list[int]] = []
 
-    def check(self, hashes: np.ndarray, seq: int) -> np.ndarray:
-        """Duplicate mask for hashes (in order); the others are remembered under seq, in
-        the order the caller must write them to seq's journal file."""
+    def check(self, hashes: np.ndarray, seq: int) -> tuple[np.ndarray, np.ndarray]:
+        """(duplicate mask for hashes in order, the keys remembered under seq — what must
+        be written to seq's journal file for restore() to rebuild the same state).
+
+        A key is a duplicate when the same key came within the last `window` keys (at least;
+        up to twice that), counting every sighting."""
         keys = np.ascontiguousarray(hashes, dtype=np.uint64)
         duplicate = np.zeros(len(keys), dtype=bool)
+        journal = np.empty(len(keys), dtype=np.uint64)
+        journaled = 0
         start = 0
-        journaled = 0  # keys of this call remembered so far
         while True:
-            mask, inserted = _check_insert(
-                self._current, self._previous, keys[start:], self.window - self._count
+            room = self.window - self._count
+            mask, count = _check_insert(
+                self._current, self._previous, keys[start:], room, journal[journaled:]
             )
-            full = inserted < 0
-            stop = start - inserted - 1 if full else len(keys)
+            full = count < 0
+            stop = start - count - 1 if full else len(keys)
             duplicate[start:stop] = mask[: stop - start]
-            added = stop - start - int(mask[: stop - start].sum())
+            added = room if full else count  # a full call stopped exactly at its room
             if added:
                 self._note(seq, journaled, journaled + added)
             journaled += added
             self._count += added
             if not full:
-                return duplicate
+                return duplicate, journal[:journaled]
             self._rotate()
             start = stop
 
