@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from movierec.models.base import TrainingData
 from movierec.store.events import EventStore
+from movierec.training.data import columns_of, encode_movies
 
 _TEST_SQL = """
 SELECT user_id, CAST(movie_id AS VARCHAR) AS movie_id, count(DISTINCT minute) AS minutes
@@ -49,13 +50,7 @@ def holdout(
     with contextlib.closing(store.connect()) as con:
         table = con.sql(_TEST_SQL, params=params).to_arrow_table()
     users = table.column("user_id").to_numpy().astype(np.int64)
-    movies = table.column("movie_id").to_numpy(zero_copy_only=False).astype(str)
-    item_keys = train.item_ids.astype(str)
-    if len(item_keys):
-        cols = np.minimum(np.searchsorted(item_keys, movies), len(item_keys) - 1)
-        known = item_keys[cols] == movies
-    else:
-        cols, known = np.zeros(len(movies), np.int64), np.zeros(len(movies), bool)
+    cols, known = columns_of(*encode_movies(table.column("movie_id")), train.item_ids)
     users, cols = users[known], cols[known]
     rows = train.user_rows(users)
     seen = np.zeros(len(users), dtype=bool)

@@ -30,12 +30,13 @@ class Behaviour:
     seen_attraction: float = 0.03
     # Own choice: candidates drawn by popularity, then the one maximising
     # own_taste_weight * affinity + Gumbel noise (a softmax over popularity x taste).
-    own_candidates: int = 48
+    own_candidates: int = 200
     # Candidates are drawn with probability popularity ** candidate_popularity (1: in
-    # proportion to popularity, 0: uniformly).
-    candidate_popularity: float = 1.0
-    own_taste_weight: float = 2.5
-    seen_penalty: float = 4.0
+    # proportion to popularity, 0: uniformly): people hear of popular movies more often,
+    # but choose by taste.
+    candidate_popularity: float = 0.2
+    own_taste_weight: float = 12.0
+    seen_penalty: float = 12.0
     # Share of visits that ask the service for recommendations.
     ask_share: float = 0.75
     # Share of visits that end without watching when nothing shown attracted.

@@ -1,11 +1,9 @@
 """The simulation loop: simulated time advances tick by tick; users visit, ask the service,
-choose, watch and rate; their log lines are written in time order, some made dirty."""
+choose, watch and rate; the writer (`writer.py`) puts their lines in the log."""
 
 from __future__ import annotations
 
-import heapq
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,27 +12,18 @@ import numpy as np
 
 from movierec.sim import behaviour as bh
 from movierec.sim.faults import (
-    DUPLICATE,
-    FAULT_KINDS,
-    OUT_OF_ORDER,
     RATE,
     RECOMMENDATION,
     WATCH,
     FaultConfig,
     FaultMaker,
-    LineFacts,
 )
-from movierec.sim.ledger import FAULT_BASE, REORDERED_BASE, Ledger
+from movierec.sim.ledger import Ledger
 from movierec.sim.logformat import (
     FRACTION_WEIGHTS,
     NANOS,
-    format_seconds,
     format_with_fraction,
-    rate_lines,
-    rate_prefix,
     recommendation_line,
-    watch_lines,
-    watch_prefix,
 )
 from movierec.sim.online import OnlineTally
 from movierec.sim.oracle import Oracle
@@ -42,11 +31,8 @@ from movierec.sim.population import DAY, Population
 from movierec.sim.recclient import CallOutcome, RecommendationClient
 from movierec.sim.requests import InvalidRequests
 from movierec.sim.world import DEFAULT_START, World
+from movierec.sim.writer import LogWriter
 from movierec.stream.base import Sink
-
-# Lines a duplicate copy / a late line may trail its original position by.
-DUPLICATE_DELAY = (1, 300)
-REORDER_DELAY = (20, 3000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,18 +65,6 @@ class SimConfig:
             raise ValueError("rating_scale is 5 or 10")
         if self.result_separator not in (", ", ","):
             raise ValueError("result_separator is ', ' or ','")
-
-
-@dataclass(slots=True)
-class _Chunk:
-    """Pending events of one kind due in one tick."""
-
-    key: np.ndarray  # nanoseconds since the epoch: the order lines are written in
-    kind: int
-    user: np.ndarray  # user ids
-    movie: np.ndarray  # movie indices (-1 for recommendation lines)
-    value: np.ndarray  # minute or stars
-    texts: list[str] | None = None  # finished lines (recommendation lines)
 
 
 class Simulation:
@@ -136,12 +110,9 @@ class Simulation:
             "movies": world.n_movies,
             "seed": world.config.seed,
         }
-        self._pending: dict[int, list[_Chunk]] = defaultdict(list)
-        self._late: list[tuple[int, int, bytes | str, int]] = []  # heap of delayed lines
-        self._late_seq = 0
-        self._primary = 0  # lines produced in time order (before delays), for delay targets
-        self._watch_prefix = [watch_prefix(m) for m in world.movie_ids]
-        self._rate_prefix = [rate_prefix(m) for m in world.movie_ids]
+        self.writer = LogWriter(
+            world, sink, self.faults, self.rng_faults, self.ledger, self.tick, config.events
+        )
         rate_rng = np.random.default_rng([config.seed, 99])
         self._rate_factor = np.exp(rate_rng.normal(-0.5, 1.0, world.n_users)).astype(np.float32)
         self.visits = 0
@@ -165,7 +136,7 @@ class Simulation:
                 if day != self.population.day:
                     self.population.start_day(int(day), self.rng_drift)
                 self._visit(t, t + tick)
-                self._flush(t // tick)
+                self.writer.flush(t // tick)
                 t += tick
                 if self.progress is not None:
                     self.progress(self._status(t, wall_start))
@@ -267,7 +238,7 @@ class Simulation:
             stamp = format_with_fraction(self.epoch + t, ns, d)
             texts.append(recommendation_line(stamp, u + 1, label, o.status, o.result, o.latency_ms))
         keys = (self.epoch + times) * NANOS + nanos
-        self._add(
+        self.writer.add(
             times,
             keys,
             RECOMMENDATION,
@@ -326,7 +297,7 @@ class Simulation:
         offsets = np.repeat(np.cumsum(minutes) - minutes, minutes)
         minute = np.arange(int(minutes.sum())) - offsets
         when = np.repeat(start, minutes) + 60 * minute
-        self._add(
+        self.writer.add(
             when,
             (self.epoch + when) * NANOS,
             WATCH,
@@ -339,7 +310,7 @@ class Simulation:
         rates = rate_draw < rate_p
         stars = bh.rating(b, affinity, noise, self.config.rating_scale)
         rated_at = end + rate_delay
-        self._add(
+        self.writer.add(
             rated_at[rates],
             (self.epoch + rated_at[rates]) * NANOS,
             RATE,
@@ -349,146 +320,6 @@ class Simulation:
         )
         pop.busy_until[users] = np.where(rates, rated_at, end)
         pop.remember(users, movies)
-
-    def _add(
-        self,
-        times: np.ndarray,
-        keys: np.ndarray,
-        kind: int,
-        users: np.ndarray,
-        movies: np.ndarray,
-        values: np.ndarray,
-        texts: list[str] | None = None,
-    ) -> None:
-        """Queue events under the tick they fall in."""
-        if len(times) == 0:
-            return
-        ticks = times // self.tick
-        order = np.argsort(ticks, kind="stable")
-        bounds = np.flatnonzero(np.diff(ticks[order])) + 1
-        for part in np.split(order, bounds):
-            chunk_texts = [texts[i] for i in part.tolist()] if texts is not None else None
-            self._pending[int(ticks[part[0]])].append(
-                _Chunk(keys[part], kind, users[part], movies[part], values[part], chunk_texts)
-            )
-
-    # ---- writing ----------------------------------------------------------------------------
-    def _flush(self, tick: int) -> None:
-        chunks = self._pending.pop(tick, [])
-        if not chunks and not self._late:
-            return
-        lines, kinds, facts = self._format(chunks)
-        labels = kinds.astype(np.int16)
-        codes = self.faults.plan(len(lines))
-        base = self._primary
-        for i in np.flatnonzero(codes >= 0).tolist():
-            kind = FAULT_KINDS[codes[i]]
-            if kind == DUPLICATE:
-                self._delay(
-                    base + i + self._int(*DUPLICATE_DELAY),
-                    lines[i],
-                    FAULT_BASE + FAULT_KINDS.index(DUPLICATE),
-                )
-            elif kind == OUT_OF_ORDER:
-                self._delay(
-                    base + i + self._int(*REORDER_DELAY), lines[i], REORDERED_BASE + int(kinds[i])
-                )
-                lines[i] = None
-                labels[i] = -1
-            else:
-                made, dirty = self.faults.corrupt(kind, facts(i), base + i)
-                lines[i] = dirty
-                labels[i] = FAULT_BASE + FAULT_KINDS.index(made)
-        self._primary += len(lines)
-        lines, labels = self._merge_late(base, lines, labels)
-        if self.config.events is not None:
-            room = self.config.events - self.ledger.lines
-            lines, labels = lines[:room], labels[:room]
-        if lines:
-            self.sink.write([x.encode() if isinstance(x, str) else x for x in lines])
-            self.ledger.count_written(labels)
-
-    def _int(self, low: int, high: int) -> int:
-        return int(self.rng_faults.integers(low, high + 1))
-
-    def _delay(self, target: int, line: str | bytes, label: int) -> None:
-        heapq.heappush(self._late, (target, self._late_seq, line, label))
-        self._late_seq += 1
-
-    def _merge_late(self, base: int, lines: list, labels: np.ndarray) -> tuple[list, np.ndarray]:
-        """Insert delayed lines due before the end of this block; drop the removed ones."""
-        limit = base + len(lines)
-        out: list = []
-        out_labels: list[np.ndarray] = []
-        previous = 0
-        while self._late and self._late[0][0] < limit:
-            target, _, line, label = heapq.heappop(self._late)
-            at = max(target - base, previous)
-            out.extend(lines[previous:at])
-            out_labels.append(labels[previous:at])
-            out.append(line)
-            out_labels.append(np.array([label], dtype=np.int16))
-            previous = at
-        out.extend(lines[previous:])
-        out_labels.append(labels[previous:])
-        merged = np.concatenate(out_labels) if out_labels else labels
-        keep = merged >= 0
-        if keep.all():
-            return out, merged
-        return [x for x in out if x is not None], merged[keep]
-
-    def _format(self, chunks: list[_Chunk]) -> tuple[list, np.ndarray, Callable[[int], LineFacts]]:
-        """Lines of a tick in time order, their event kinds, and facts of line i on demand."""
-        if not chunks:
-            return [], np.empty(0, np.int8), lambda i: LineFacts(0, 0, 0, "", "")
-        key = np.concatenate([c.key for c in chunks])
-        kind = np.concatenate([np.full(len(c.key), c.kind, np.int8) for c in chunks])
-        user = np.concatenate([c.user for c in chunks])
-        movie = np.concatenate([c.movie for c in chunks])
-        value = np.concatenate([c.value for c in chunks])
-        texts = [t for c in chunks if c.texts is not None for t in c.texts]
-        order = np.argsort(key, kind="stable")
-        key, kind, user, movie, value = (
-            key[order],
-            kind[order],
-            user[order],
-            movie[order],
-            value[order],
-        )
-        seconds = key // NANOS
-        lines = np.empty(len(key), dtype=object)
-        for k, make, prefixes in (
-            (WATCH, watch_lines, self._watch_prefix),
-            (RATE, rate_lines, self._rate_prefix),
-        ):
-            at = np.flatnonzero(kind == k)
-            if len(at):
-                lines[at] = make(
-                    format_seconds(seconds[at]),
-                    user[at].tolist(),
-                    [prefixes[m] for m in movie[at].tolist()],
-                    value[at].tolist(),
-                )
-        at = np.flatnonzero(kind == RECOMMENDATION)
-        if len(at):
-            # Recommendation texts were queued in chunk order; follow the same permutation.
-            text_rank = (
-                np.cumsum(
-                    np.concatenate([np.full(len(c.key), c.texts is not None) for c in chunks])
-                )
-                - 1
-            )
-            lines[at] = [texts[r] for r in text_rank[order[at]].tolist()]
-        line_list = lines.tolist()
-        ids = self.world.movie_ids
-
-        def facts(i: int) -> LineFacts:
-            m = int(movie[i])
-            return LineFacts(
-                int(kind[i]), int(seconds[i]), int(user[i]), ids[m] if m >= 0 else "", line_list[i]
-            )
-
-        return line_list, kind, facts
 
 
 def auto_tick(world: World, speed: float) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from movierec.models.base import TrainingData
@@ -65,6 +66,7 @@ SELECT coalesce(w.user_id, r.user_id) AS user_id,
        epoch_ns(coalesce(greatest(w.last_time, r.rated_time), w.last_time, r.rated_time))
            AS last_ns
 FROM w FULL OUTER JOIN r USING (user_id, movie_id)
+ORDER BY user_id, movie_id
 """
 
 
@@ -152,14 +154,13 @@ def build(
     catalogue knows, so new movies without interactions can still be recommended."""
     cfg = config or FeedbackConfig()
     users = pairs.column("user_id").to_numpy().astype(np.int64)
-    movies = pairs.column("movie_id").to_numpy(zero_copy_only=False).astype(object)
     minutes = pairs.column("minutes").to_numpy().astype(np.float64)
     last_minute = pairs.column("last_minute").to_numpy().astype(np.float64)
     rating = pairs.column("rating").fill_null(0).to_numpy().astype(np.float64)
     last_ns = pairs.column("last_ns").to_numpy().astype(np.int64)
-
-    item_ids = np.unique(np.concatenate([movies, catalogue.movie_ids]).astype(str)).astype(object)
-    cols = np.searchsorted(item_ids.astype(str), movies.astype(str)).astype(np.int32)
+    distinct, codes = encode_movies(pairs.column("movie_id"))
+    item_ids = np.unique(np.concatenate([distinct, catalogue.movie_ids]).astype(str)).astype(object)
+    cols, _ = columns_of(distinct, codes, item_ids)
     user_ids, rows = np.unique(users, return_inverse=True)
     runtime = _runtimes(item_ids, cols, last_minute, catalogue)
     weight = _confidence(minutes, runtime[cols], rating, cfg)
@@ -169,6 +170,7 @@ def build(
         (weight.astype(np.float32), (rows, cols)), shape=(len(user_ids), len(item_ids))
     )
     matrix.sum_duplicates()
+    matrix.sort_indices()
     side = _side_information(user_ids, item_ids, catalogue)
     return TrainingData(
         matrix=matrix,
@@ -181,6 +183,25 @@ def build(
         event_weight=weight.astype(np.float32),
         **side,
     )
+
+
+def encode_movies(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct movie ids, the code of each row): millions of rows, thousands of ids."""
+    encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
+    distinct = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    return distinct, encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def columns_of(
+    distinct: np.ndarray, codes: np.ndarray, item_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(column of each row in item_ids, whether item_ids has it) for encoded movie ids."""
+    keys = item_ids.astype(str)
+    if len(keys) == 0 or len(distinct) == 0:
+        return np.zeros(len(codes), np.int32), np.zeros(len(codes), bool)
+    at = np.minimum(np.searchsorted(keys, distinct.astype(str)), len(keys) - 1)
+    found = keys[at] == distinct.astype(str)
+    return at[codes].astype(np.int32), found[codes]
 
 
 def _runtimes(
