@@ -8,6 +8,7 @@ import sys
 from movierec import __version__
 from movierec import run as run_role
 from movierec.ingest import cli as ingest_cli
+from movierec.serving import cli as serving_cli
 from movierec.sim import cli as sim_cli
 from movierec.training import cli as training_cli
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim_cli.add_parsers(sub)
     ingest_cli.add_parsers(sub)
     training_cli.add_parsers(sub)
+    serving_cli.add_parsers(sub)
     return parser
 
 

@@ -228,6 +228,18 @@ class ALSRecommender(Recommender):
         scores[0, seen] = -np.inf
         return top_k(scores, k)[0]
 
+    def recommend_history(
+        self,
+        user_id: int,
+        items: np.ndarray,
+        weights: np.ndarray | None = None,
+        k: int = LIST_LENGTH,
+    ) -> np.ndarray:
+        items = np.asarray(items, dtype=np.int64)
+        if len(items) == 0:
+            return self.score_vector(np.zeros(self._item_matrix.shape[1]), items, k)
+        return self.score_vector(self.user_vector(items, weights), items, k)
+
     def save(self, directory: Path) -> None:
         assert self.user_factors is not None and self.fallback is not None
         self._save_params(directory)

@@ -96,6 +96,18 @@ class Recommender(ABC):
         -1 where fewer candidates exist. Never an item the user interacted with in the
         training data; unknown users get the model's fallback."""
 
+    @abstractmethod
+    def recommend_history(
+        self,
+        user_id: int,
+        items: np.ndarray,
+        weights: np.ndarray | None = None,
+        k: int = LIST_LENGTH,
+    ) -> np.ndarray:
+        """One list (k item indices, -1 padded) for a user whose whole history is `items`
+        (with optional confidence weights), never any of them: how the service refreshes a
+        list from events newer than the model, without retraining."""
+
     @property
     @abstractmethod
     def item_ids(self) -> np.ndarray: ...

@@ -26,7 +26,15 @@ from movierec.models.base import (
 )
 from movierec.models.history import History, load_array
 from movierec.models.popularity import item_popularity
-from movierec.models.scoring import block_rows, check_k, exclude, run_blocks, thread_count, top_k
+from movierec.models.scoring import (
+    block_rows,
+    check_items,
+    check_k,
+    exclude,
+    run_blocks,
+    thread_count,
+    top_k,
+)
 from movierec.vocab import AGE_GROUPS, GENDERS, GENRES, OCCUPATIONS
 
 # Segments, in one table: age group x gender, then occupations, then everyone.
@@ -207,6 +215,28 @@ class ColdStartRecommender(Recommender):
         run_blocks(len(targets), block_rows(history.n_items, 8), threads, work)
         out[scored] = lists
         return out
+
+    def recommend_history(
+        self,
+        user_id: int,
+        items: np.ndarray,
+        weights: np.ndarray | None = None,
+        k: int = LIST_LENGTH,
+    ) -> np.ndarray:
+        history, features = self.history, self.features
+        assert self.user_segment is not None and features is not None
+        items = check_items(np.asarray(items, dtype=np.int64), history.n_items)
+        row = history.rows(np.array([user_id]))[0]
+        segment = int(self.user_segment[row]) if row >= 0 else GLOBAL
+        if len(items) == 0:
+            return self._segment_lists(np.array([segment]), check_k(k))[0]
+        weights = np.ones(len(items), np.float32) if weights is None else np.asarray(weights)
+        profile = (weights.astype(np.float32) @ features[items])[None, :]
+        profile /= max(float(np.linalg.norm(profile)), 1e-12)
+        weight = self.params.popularity_weight
+        scores = weight * self._popularity[[segment]] + (1.0 - weight) * (profile @ features.T)
+        scores[0, items] = -np.inf
+        return top_k(scores, check_k(k))[0]
 
     def save(self, directory: Path) -> None:
         assert self.segment_scores is not None and self.user_segment is not None

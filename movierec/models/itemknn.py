@@ -32,6 +32,7 @@ from movierec.models.history import History, load_array
 from movierec.models.popularity import PopularityRecommender, item_popularity
 from movierec.models.scoring import (
     block_rows,
+    check_items,
     check_k,
     exclude,
     rank_prior,
@@ -194,6 +195,25 @@ class ItemKNNRecommender(Recommender):
         run_blocks(len(targets), block_rows(history.n_items), threads, work)
         out[scored] = lists
         return out
+
+    def recommend_history(
+        self,
+        user_id: int,
+        items: np.ndarray,
+        weights: np.ndarray | None = None,
+        k: int = LIST_LENGTH,
+    ) -> np.ndarray:
+        assert self.similarity is not None and self._prior is not None
+        items = check_items(np.asarray(items, dtype=np.int64), self.history.n_items)
+        weights = np.ones(len(items), np.float32) if weights is None else np.asarray(weights)
+        row = sp.csr_matrix(
+            (weights.astype(np.float32), (np.zeros(len(items), np.int64), items)),
+            shape=(1, self.history.n_items),
+        )
+        scores = (row @ self.similarity).toarray()
+        np.copyto(scores, np.broadcast_to(self._prior, scores.shape), where=scores <= 0)
+        scores[0, items] = -np.inf
+        return top_k(scores, check_k(k))[0]
 
     def save(self, directory: Path) -> None:
         assert self.similarity is not None and self.fallback is not None

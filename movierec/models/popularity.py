@@ -133,6 +133,15 @@ class PopularityRecommender(Recommender):
         owner = np.zeros(len(items), dtype=np.int64)
         return unseen_in_order(self.order, owner, items, 1, check_k(k))[0]
 
+    def recommend_history(
+        self,
+        user_id: int,
+        items: np.ndarray,
+        weights: np.ndarray | None = None,
+        k: int = LIST_LENGTH,
+    ) -> np.ndarray:
+        return self.ranked_excluding(np.asarray(items, dtype=np.int64), k)
+
     def save(self, directory: Path) -> None:
         self._save_params(directory)
         self.history.save(directory)

@@ -269,3 +269,27 @@ class RecommenderContract:
         model = self.make().fit(data)
         users = np.concatenate([data.user_ids, UNKNOWN[:1]])
         check_lists(data, users, model.recommend(users, k), k)
+
+    def test_a_list_from_an_explicit_history_excludes_it_and_is_full(
+        self, fitted: Recommender, data: TrainingData, rng: np.random.Generator
+    ) -> None:
+        for user in data.user_ids[:10]:
+            row = data.user_rows(np.array([user]))[0]
+            history = data.matrix.indices[data.matrix.indptr[row] : data.matrix.indptr[row + 1]]
+            extra = rng.choice(np.setdiff1d(np.arange(data.n_items), history), 2, replace=False)
+            for items in (history, np.concatenate([history, extra])):
+                ranked = fitted.recommend_history(int(user), items, None, 10)
+                assert len(ranked) == 10 and (ranked >= 0).all()
+                assert not np.isin(ranked, items).any()
+                assert len(set(ranked.tolist())) == 10
+
+    def test_a_newly_watched_movie_leaves_the_list(
+        self, fitted: Recommender, data: TrainingData
+    ) -> None:
+        user = int(data.user_ids[0])
+        row = data.user_rows(np.array([user]))[0]
+        history = data.matrix.indices[data.matrix.indptr[row] : data.matrix.indptr[row + 1]]
+        before = fitted.recommend_history(user, history, None, 10)
+        after = fitted.recommend_history(user, np.append(history, before[0]), None, 10)
+        assert before[0] not in after
+        assert fitted.recommend_history(999_999, np.array([], np.int64), None, 5).shape == (5,)

@@ -1,0 +1,116 @@
+"""`GET /recommend/<userid>` and the service's own endpoints.
+
+An answer comes from, in order: a list refreshed from the user's events newer than the
+model (freshness), the model's precomputed list, the user's demographic segment (a user the
+model does not know, whom the catalogue does), or what is popular. The handler is
+synchronous and allocation-light: the work was done when the model was loaded.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from movierec.http.server import Request, Response
+from movierec.ids import parse_user_id
+from movierec.registry import Registry
+from movierec.serving.metrics import Metrics
+from movierec.serving.openapi import OPENAPI
+from movierec.serving.snapshot import Demographics, Snapshot, describe
+from movierec.serving.telemetry import AnswerLog
+
+PREFIX = "/recommend/"
+TEXT = "text/plain; charset=utf-8"
+_OPENAPI_BODY = orjson.dumps(OPENAPI)
+_NOT_READY = Response(503, b"no model loaded yet\n", TEXT, [("Retry-After", "1")])
+_NOT_FOUND = Response(404, b"not found: try GET /recommend/<userid>\n", TEXT)
+_NOT_ALLOWED = Response(
+    405, b"method not allowed: only GET and HEAD\n", TEXT, [("Allow", "GET, HEAD")]
+)
+
+
+class RecommendationService:
+    def __init__(
+        self, models_dir: str | Path, telemetry_dir: Path | None = None, sample: float = 1.0
+    ) -> None:
+        self.registry = Registry(models_dir)
+        self.metrics = Metrics()
+        self.snapshot: Snapshot | None = None
+        self.demographics = Demographics()
+        # user -> (model version, ranked items): lists refreshed from recent events.
+        self.fresh: dict[int, tuple[str, np.ndarray]] = {}
+        self.answers = AnswerLog(telemetry_dir, sample, self.metrics)
+        self.last_error: str | None = None
+
+    # ---- model lifecycle (called from the loader thread) ---------------------------------
+    def install(self, snapshot: Snapshot) -> None:
+        """Switch to a new snapshot: one assignment, so requests see the old or the new."""
+        had = self.snapshot is not None
+        self.snapshot = snapshot
+        self.metrics.model_version = snapshot.version
+        self.metrics.model_loaded_at = time.time()
+        if had:
+            self.metrics.swaps += 1
+
+    # ---- requests (event loop thread) -----------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        path = request.path
+        if path.startswith(PREFIX):
+            response = self._recommend(request, path[len(PREFIX) :])
+            self.metrics.observe(time.perf_counter() - started)
+            route = "recommend"
+        elif path in ("/healthz", "/healthz/live"):
+            response, route = self._health(path.endswith("/live")), "healthz"
+        elif path == "/metrics":
+            response = Response(200, self.metrics.render(), "text/plain; version=0.0.4")
+            route = "metrics"
+        elif path == "/openapi.json":
+            response, route = Response(200, _OPENAPI_BODY, "application/json"), "openapi"
+        else:
+            response, route = _NOT_FOUND, "other"
+        if request.method not in ("GET", "HEAD"):
+            response = _NOT_ALLOWED
+        self.metrics.requests[(route, response.status)] += 1
+        return response
+
+    def _recommend(self, request: Request, text: str) -> Response:
+        user = parse_user_id(text)
+        if user is None:
+            shown = text[:40].encode("ascii", "replace").decode()
+            reason = f"invalid user id {shown!r}: expected a positive integer below 2^31\n"
+            return Response(400, reason.encode(), TEXT)
+        snapshot = self.snapshot
+        if snapshot is None:
+            return _NOT_READY
+        body, source = self.answer(snapshot, user)
+        self.metrics.answers[source] += 1
+        self.answers.record(user, snapshot.version, body)
+        return Response(200, body, TEXT, [("X-Model-Version", snapshot.version)])
+
+    def answer(self, snapshot: Snapshot, user: int) -> tuple[bytes, str]:
+        fresh = self.fresh.get(user)
+        if fresh is not None and fresh[0] == snapshot.version:
+            return snapshot.body(fresh[1]), "fresh"
+        row = snapshot.row(user)
+        if row >= 0:
+            return snapshot.body(snapshot.lists[row]), "model"
+        if snapshot.segments is not None:
+            segment = self.demographics.segment(user)
+            if segment is not None:
+                return snapshot.body(snapshot.segments[segment]), "segment"
+        return snapshot.body(snapshot.popular), "popular"
+
+    def _health(self, live_only: bool) -> Response:
+        snapshot = self.snapshot
+        state: dict[str, Any] = {"live": True, "ready": snapshot is not None}
+        if snapshot is not None:
+            state["model"] = describe(snapshot)
+        if self.last_error:
+            state["last_error"] = self.last_error
+        ready = live_only or snapshot is not None
+        return Response(200 if ready else 503, orjson.dumps(state), "application/json")

@@ -1,0 +1,123 @@
+"""Fresh lists without retraining: tail the event stream, and when a user watches or rates
+something newer than the model, recompute that user's list from their whole history (the
+model's view plus the new events) — the movie just watched leaves the list, and the rest
+moves with it. Learns of events from the stream, never from requests."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from movierec.events import Kind
+from movierec.ingest.fastparse import parse_batch
+from movierec.quality.checks import future_timestamps
+from movierec.serving.app import RecommendationService
+from movierec.serving.snapshot import DEPTH, Snapshot
+from movierec.stream import open_source
+
+log = logging.getLogger("movierec.serving")
+MAX_USERS = 200_000  # users whose recent events are remembered (least recent forgotten)
+MAX_EVENTS = 200  # recent events remembered per user
+
+
+class Freshness:
+    def __init__(
+        self,
+        service: RecommendationService,
+        source: str,
+        group: str = "movierec-serve",
+        poll: float = 0.2,
+    ) -> None:
+        self.service = service
+        self.url = source
+        self.group = group
+        self.poll = poll
+        # user -> {movie id: latest time (ns)} of watch and rate events
+        self.recent: OrderedDict[int, dict[str, int]] = OrderedDict()
+        self._redo = threading.Event()  # a new model: refresh everyone remembered
+        self._index: tuple[str, dict[str, int]] = ("", {})  # movie id -> item, per version
+        self._clock: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="freshness", daemon=True)
+
+    def start(self) -> Freshness:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def model_changed(self, snapshot: Snapshot) -> None:
+        self._redo.set()
+
+    def _run(self) -> None:
+        source = open_source(self.url, group=self.group)
+        try:
+            source.seek(None)
+            while not self._stop.is_set():
+                batch = source.read(100_000, timeout=self.poll)
+                touched = self._remember(batch.values) if len(batch) else set()
+                if self._redo.is_set():
+                    self._redo.clear()
+                    touched = set(self.recent)
+                if touched:
+                    self.refresh(touched)
+        except Exception:  # the service keeps answering from the model if this dies
+            log.exception("freshness stopped")
+        finally:
+            source.close()
+
+    def _remember(self, values: list[bytes]) -> set[int]:
+        parsed = parse_batch(values)
+        # The same clock as ingestion: a line days ahead of the stream is a lie, not news.
+        future, self._clock = future_timestamps(parsed.time_ns, parsed.kind >= 0, self._clock)
+        wanted = (parsed.kind == Kind.WATCH) | (parsed.kind == Kind.RATE)
+        rows = np.flatnonzero(wanted & ~future)
+        touched: set[int] = set()
+        movies = parsed.movies
+        for user, movie, when in zip(
+            parsed.user[rows].tolist(),
+            parsed.movie[rows].tolist(),
+            parsed.time_ns[rows].tolist(),
+            strict=True,
+        ):
+            events = self.recent.get(user)
+            if events is None:
+                events = self.recent[user] = {}
+            else:
+                self.recent.move_to_end(user)
+            name = movies[movie]
+            events[name] = max(when, events.get(name, when))
+            if len(events) > MAX_EVENTS:
+                del events[min(events, key=events.__getitem__)]
+            touched.add(user)
+        while len(self.recent) > MAX_USERS:
+            forgotten, _ = self.recent.popitem(last=False)
+            self.service.fresh.pop(forgotten, None)
+        self.service.metrics.fresh_events += len(rows)
+        return touched
+
+    def refresh(self, users: set[int]) -> None:
+        snapshot = self.service.snapshot
+        if snapshot is None:
+            return
+        if self._index[0] != snapshot.version:
+            self._index = (snapshot.version, {m.decode(): i for i, m in enumerate(snapshot.items)})
+        index = self._index[1]
+        for user in users:
+            news = [
+                index[m]
+                for m, t in self.recent.get(user, {}).items()
+                if t > snapshot.data_end_ns and m in index
+            ]
+            if not news:
+                self.service.fresh.pop(user, None)
+                continue
+            items = np.unique(np.concatenate([snapshot.history(user), np.array(news, np.int64)]))
+            ranked = snapshot.model.recommend_history(user, items, None, DEPTH)
+            self.service.fresh[user] = (snapshot.version, ranked)
+            self.service.metrics.fresh_updates += 1

@@ -1,0 +1,121 @@
+"""Keeping the service's model current: watch the registry, load the production version in
+the background, switch atomically. A version that cannot be loaded (corrupt, incompatible)
+is refused with a logged reason and the old one keeps serving; it is not tried again until
+production names another version."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from movierec.serving.app import RecommendationService
+from movierec.serving.snapshot import Demographics, build
+from movierec.vocab import OCCUPATIONS
+
+log = logging.getLogger("movierec.serving")
+_OCCUPATION = {name.lower(): i for i, name in enumerate(OCCUPATIONS)}
+
+
+class ModelLoader:
+    def __init__(
+        self,
+        service: RecommendationService,
+        poll: float = 1.0,
+        threads: int = 1,
+        catalogue: Path | None = None,
+        catalogue_every: float = 30.0,
+    ) -> None:
+        self.service = service
+        self.poll = poll
+        self.threads = threads
+        self.catalogue = catalogue
+        self.catalogue_every = catalogue_every
+        self.refused: dict[str, str] = {}
+        self.on_install: list = []  # callbacks after each switch (freshness re-applies)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="model-loader", daemon=True)
+
+    def start(self) -> ModelLoader:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        next_catalogue = 0.0
+        while not self._stop.is_set():
+            if self.catalogue is not None and time.monotonic() >= next_catalogue:
+                self._load_demographics()
+                next_catalogue = time.monotonic() + self.catalogue_every
+            self.check()
+            self._stop.wait(self.poll)
+
+    def check(self) -> bool:
+        """Load the production version if it is new; True when a switch happened."""
+        registry = self.service.registry
+        try:
+            production = registry.production()
+        except (OSError, json.JSONDecodeError) as error:
+            self._refuse("registry", f"registry unreadable: {error}")
+            return False
+        current = self.service.snapshot
+        if production is None or production in self.refused:
+            return False
+        if current is not None and current.version == production:
+            return False
+        coldstart = registry.latest_by_model().get("coldstart")
+        try:
+            snapshot = build(registry, production, coldstart, self.threads)
+        except Exception as error:  # an artifact is data: any defect is a refusal, not a crash
+            self._refuse(production, f"{type(error).__name__}: {error}")
+            return False
+        self.service.install(snapshot)
+        self.service.last_error = None
+        log.info("serving model %s (built in %.1f s)", production, snapshot.built_seconds)
+        for callback in self.on_install:
+            callback(snapshot)
+        return True
+
+    def _refuse(self, version: str, reason: str) -> None:
+        self.refused[version] = reason
+        self.service.metrics.swap_failures += 1
+        self.service.last_error = f"refused {version}: {reason}"
+        log.error(
+            "refused model version %s: %s (still serving %s)",
+            version,
+            reason,
+            self.service.snapshot.version if self.service.snapshot else "nothing",
+        )
+        if version == "registry":
+            del self.refused[version]  # a registry being rewritten is retried next poll
+
+    def _load_demographics(self) -> None:
+        """The users the catalogue knows, for fallbacks by demographic segment."""
+        assert self.catalogue is not None
+        if not self.catalogue.exists():
+            return
+        try:
+            uri = f"file:{self.catalogue}?mode=ro"
+            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5)) as con:
+                rows = con.execute(
+                    "SELECT id, age, gender, occupation FROM users WHERE status = 'ok' ORDER BY id"
+                ).fetchall()
+        except sqlite3.Error as error:
+            log.warning("catalogue unreadable: %s", error)
+            return
+        genders = {"M": 0, "F": 1}
+        self.service.demographics = Demographics(
+            user_ids=np.array([r[0] for r in rows], np.int64),
+            age=np.array([r[1] if r[1] is not None else -1 for r in rows], np.int16),
+            gender=np.array([genders.get(r[2], -1) for r in rows], np.int8),
+            occupation=np.array([_OCCUPATION.get((r[3] or "").lower(), -1) for r in rows], np.int8),
+        )
