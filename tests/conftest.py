@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+
+from movierec.sim.world import World, WorldConfig
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +27,64 @@ def kafka_bootstrap() -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{message}; Kafka tests must run in CI", pytrace=False)
     pytest.skip(message)
+
+
+@dataclass
+class SimulatedStore:
+    world: World
+    path: Path
+    ledger: dict
+    log: Path
+
+
+@pytest.fixture(scope="session")
+def simulated_store(tmp_path_factory: pytest.TempPathFactory) -> SimulatedStore:
+    """About a month of a 2,000-user site, ingested with its catalogue (shared by the
+    training, evaluation and serving tests)."""
+    from movierec.ingest.runner import IngestConfig, Ingestor
+    from movierec.sim.api import SiteApiServer
+    from tests.ingest.conftest import simulate_into
+
+    root = tmp_path_factory.mktemp("site")
+    world = World(WorldConfig(users=2000, movies=500, seed=7))
+    ledger = simulate_into(f"file://{root / 'log'}", world, 1_200_000, 0.01)
+    with SiteApiServer(world, port=0) as api:
+        Ingestor(
+            IngestConfig(
+                source=f"file://{root / 'log'}",
+                store=str(root / "store"),
+                api=api.url,
+                api_rate_limit=5000.0,
+                catalogue_wait=60.0,
+            )
+        ).run()
+    return SimulatedStore(world, root / "store", ledger, root / "log")
+
+
+@pytest.fixture(scope="session")
+def trained_models(
+    tmp_path_factory: pytest.TempPathFactory, simulated_store: SimulatedStore
+) -> Path:
+    """A registry trained on the simulated store, by the real command."""
+    models = tmp_path_factory.mktemp("models")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "movierec.cli",
+            "train",
+            "--store",
+            str(simulated_store.path),
+            "--models",
+            str(models),
+            "--budget",
+            "20",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return models

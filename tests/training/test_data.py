@@ -13,7 +13,7 @@ from movierec.ingest import tables
 from movierec.registry import data_hash
 from movierec.store.events import Checkpoint, EventStore
 from movierec.training.data import Catalogue, FeedbackConfig, build, time_range, training_data
-from tests.training.conftest import SimulatedStore
+from tests.conftest import SimulatedStore
 
 DAY = 86_400 * 10**9
 NOW = 1_736_000_000 * 10**9

@@ -16,7 +16,7 @@ from movierec.models.registry_of_models import load_model
 from movierec.registry import Registry, data_hash
 from movierec.store.events import EventStore
 from movierec.training.data import time_range, training_data
-from tests.training.conftest import SimulatedStore
+from tests.conftest import SimulatedStore
 
 ACCEPTANCE_METRICS = ("ndcg@20", "recall@20", "map@20", "hit_rate@20", "coverage", "gini")
 
@@ -31,21 +31,9 @@ def movierec(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, simulated_store: SimulatedStore) -> Path:
-    models = tmp_path_factory.mktemp("models")
-    done = movierec(
-        "train",
-        "--store",
-        str(simulated_store.path),
-        "--models",
-        str(models),
-        "--budget",
-        "20",
-        "--quiet",
-    )
-    assert done.returncode == 0, done.stderr
-    return models
+@pytest.fixture
+def trained(trained_models: Path) -> Path:
+    return trained_models
 
 
 def test_every_kind_is_registered_with_complete_provenance(
