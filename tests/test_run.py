@@ -1,4 +1,4 @@
-"""The main job end to end, small."""
+"""The main job end to end, small: the site, ingestion, training, serving and swaps."""
 
 from __future__ import annotations
 
@@ -16,19 +16,21 @@ def test_the_main_job_runs_end_to_end(tmp_path: Path) -> None:
             "movierec.cli",
             "run",
             "--users",
-            "300",
+            "400",
             "--movies",
-            "80",
+            "100",
             "--days",
-            "6",
+            "8",
+            "--rounds",
+            "2",
             "--dir",
             str(tmp_path / "data"),
             "--api-port",
             "0",
             "--service-port",
-            "9",
+            "0",
             "--budget",
-            "5",
+            "3",
             "--quiet",
         ],
         capture_output=True,
@@ -38,8 +40,15 @@ def test_the_main_job_runs_end_to_end(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
-    assert summary["simulated"]["lines"] > 10_000
-    assert sum(summary["ingested"]["stored"].values()) > 0
+    first, second = summary["rounds"]
+    assert second["lines"] > first["lines"] > 10_000
+    assert first["production"] != second["production"]
     assert set(summary["offline"]) == {"popularity", "als", "itemknn", "coldstart"}
+    days = summary["online"]
+    # No model in the first round: every call failed; then the service's lists were followed.
+    assert all(d["service_share"] == 0 for d in days if d["day"] < 3)
+    assert any(d["service_share"] > 0.1 for d in days if d["day"] >= 5)
+    ledger = json.loads(Path(summary["reports"][0]).read_text())
+    assert set(ledger["recommendation_calls"]["by_status"]) >= {"200", "503"}
     for report in summary["reports"]:
         assert Path(report).exists()

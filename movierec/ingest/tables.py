@@ -36,6 +36,28 @@ def movie_column(codes: np.ndarray, movies: list[str]) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary).cast(MOVIE)
 
 
+def _movie_events(
+    schema: pa.Schema,
+    rows: np.ndarray,
+    time_ns: np.ndarray,
+    user: np.ndarray,
+    movie: np.ndarray,
+    value: np.ndarray,
+    movies: list[str],
+) -> pa.Table:
+    """Watch or rate events: time, user, movie and the kind's own value (minute, stars)."""
+    value_type = schema.field(3).type
+    return pa.Table.from_arrays(
+        [
+            pa.array(time_ns[rows], TIME),
+            pa.array(user[rows], pa.int32()),
+            movie_column(movie[rows], movies),
+            pa.array(value[rows].astype(value_type.to_pandas_dtype()), value_type),
+        ],
+        schema=schema,
+    )
+
+
 def watch_table(
     rows: np.ndarray,
     time_ns: np.ndarray,
@@ -44,15 +66,7 @@ def watch_table(
     value: np.ndarray,
     movies: list[str],
 ) -> pa.Table:
-    return pa.Table.from_arrays(
-        [
-            pa.array(time_ns[rows], TIME),
-            pa.array(user[rows], pa.int32()),
-            movie_column(movie[rows], movies),
-            pa.array(value[rows], pa.int32()),
-        ],
-        schema=WATCH_SCHEMA,
-    )
+    return _movie_events(WATCH_SCHEMA, rows, time_ns, user, movie, value, movies)
 
 
 def rate_table(
@@ -63,15 +77,7 @@ def rate_table(
     value: np.ndarray,
     movies: list[str],
 ) -> pa.Table:
-    return pa.Table.from_arrays(
-        [
-            pa.array(time_ns[rows], TIME),
-            pa.array(user[rows], pa.int32()),
-            movie_column(movie[rows], movies),
-            pa.array(value[rows].astype(np.int8), pa.int8()),
-        ],
-        schema=RATE_SCHEMA,
-    )
+    return _movie_events(RATE_SCHEMA, rows, time_ns, user, movie, value, movies)
 
 
 def recommendation_table(rows: np.ndarray, events: dict[int, Event]) -> pa.Table:

@@ -25,7 +25,7 @@ from movierec.models.base import (
     require_float,
     require_int,
 )
-from movierec.models.history import History, load_array
+from movierec.models.history import FittedHistory, History, load_array
 from movierec.models.popularity import PopularityRecommender, item_popularity
 from movierec.models.scoring import (
     block_rows,
@@ -77,7 +77,7 @@ def initial_factors(rng: np.random.Generator, rows: int, factors: int) -> np.nda
     return out
 
 
-class ALSRecommender(Recommender):
+class ALSRecommender(FittedHistory, Recommender):
     name = "als"
     Params = Params
     params: Params
@@ -139,16 +139,6 @@ class ALSRecommender(Recommender):
         if self.params.num_threads == 0 and nnz < SMALL_FIT_NNZ:
             return 1
         return thread_count(self.params.num_threads)
-
-    @property
-    def history(self) -> History:
-        if self._history is None:
-            raise RuntimeError(f"{self.name} model is not fitted")
-        return self._history
-
-    @property
-    def item_ids(self) -> np.ndarray:
-        return self.history.item_ids
 
     def recommend(self, user_ids: np.ndarray, k: int = LIST_LENGTH) -> np.ndarray:
         k = check_k(k)

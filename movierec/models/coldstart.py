@@ -24,7 +24,7 @@ from movierec.models.base import (
     require_float,
     require_int,
 )
-from movierec.models.history import History, load_array
+from movierec.models.history import FittedHistory, History, load_array
 from movierec.models.popularity import item_popularity
 from movierec.models.scoring import (
     block_rows,
@@ -95,7 +95,7 @@ def genre_features(masks: np.ndarray | None, n_items: int) -> np.ndarray:
     return (features / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
-class ColdStartRecommender(Recommender):
+class ColdStartRecommender(FittedHistory, Recommender):
     name = "coldstart"
     Params = Params
     params: Params
@@ -160,16 +160,6 @@ class ColdStartRecommender(Recommender):
             trusted = (candidates >= 0) & (support[np.maximum(candidates, 0)] >= least)
             segment[trusted] = candidates[trusted]
         return segment
-
-    @property
-    def history(self) -> History:
-        if self._history is None:
-            raise RuntimeError(f"{self.name} model is not fitted")
-        return self._history
-
-    @property
-    def item_ids(self) -> np.ndarray:
-        return self.history.item_ids
 
     def _segment_lists(self, segments: np.ndarray, k: int) -> np.ndarray:
         out = np.full((len(segments), k), -1, dtype=np.int64)

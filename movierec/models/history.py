@@ -146,3 +146,20 @@ class History:
             load_array(directory, "history_indices"),
             values,
         )
+
+
+class FittedHistory:
+    """The `history` and `item_ids` every fitted model has (mixed into each model)."""
+
+    name: str
+    _history: History | None
+
+    @property
+    def history(self) -> History:
+        if self._history is None:
+            raise RuntimeError(f"{self.name} model is not fitted")
+        return self._history
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.history.item_ids

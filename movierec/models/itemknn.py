@@ -28,7 +28,7 @@ from movierec.models.base import (
     require_float,
     require_int,
 )
-from movierec.models.history import History, load_array
+from movierec.models.history import FittedHistory, History, load_array
 from movierec.models.popularity import PopularityRecommender, item_popularity
 from movierec.models.scoring import (
     block_rows,
@@ -123,7 +123,7 @@ def item_similarity(
     )
 
 
-class ItemKNNRecommender(Recommender):
+class ItemKNNRecommender(FittedHistory, Recommender):
     name = "itemknn"
     Params = Params
     params: Params
@@ -159,16 +159,6 @@ class ItemKNNRecommender(Recommender):
         self._history = history
         self._prior = rank_prior(fallback.order)
         return self
-
-    @property
-    def history(self) -> History:
-        if self._history is None:
-            raise RuntimeError(f"{self.name} model is not fitted")
-        return self._history
-
-    @property
-    def item_ids(self) -> np.ndarray:
-        return self.history.item_ids
 
     def recommend(self, user_ids: np.ndarray, k: int = LIST_LENGTH) -> np.ndarray:
         k = check_k(k)

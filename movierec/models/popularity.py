@@ -22,7 +22,7 @@ from movierec.models.base import (
     TrainingData,
     require_float,
 )
-from movierec.models.history import History
+from movierec.models.history import FittedHistory, History
 from movierec.models.scoring import check_items, check_k, unseen_in_order
 
 NS_PER_DAY = 86_400 * 10**9
@@ -75,7 +75,7 @@ def item_popularity(
     return totals.reshape(n_groups, n_items)
 
 
-class PopularityRecommender(Recommender):
+class PopularityRecommender(FittedHistory, Recommender):
     name = "popularity"
     Params = Params
     params: Params
@@ -100,16 +100,6 @@ class PopularityRecommender(Recommender):
         self.order = np.argsort(-self.scores, kind="stable")
         self._history = history
         return self
-
-    @property
-    def history(self) -> History:
-        if self._history is None:
-            raise RuntimeError(f"{self.name} model is not fitted")
-        return self._history
-
-    @property
-    def item_ids(self) -> np.ndarray:
-        return self.history.item_ids
 
     def recommend(self, user_ids: np.ndarray, k: int = LIST_LENGTH) -> np.ndarray:
         return self.recommend_rows(self.history.rows(user_ids), check_k(k))

@@ -116,39 +116,57 @@ class Simulation:
         rate_rng = np.random.default_rng([config.seed, 99])
         self._rate_factor = np.exp(rate_rng.normal(-0.5, 1.0, world.n_users)).astype(np.float32)
         self.visits = 0
+        self.t = 0  # simulated seconds since the start
+        self._wall_start: float | None = None
+        self._wall_seconds = 0.0
 
     # ---- driving ----------------------------------------------------------------------------
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> dict:
-        cfg = self.config
-        tick = self.tick
-        end = None if cfg.days is None else int(cfg.days * DAY)
-        wall_start = time.monotonic()
-        t = 0
+        """Simulate until the configured events or days (or should_stop); the ledger."""
         try:
-            while not self._done() and not should_stop():
-                if end is not None and t >= end:
-                    break
-                if cfg.speed > 0:
-                    delay = wall_start + t / cfg.speed - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                day = t // DAY
-                if day != self.population.day:
-                    self.population.start_day(int(day), self.rng_drift)
-                self._visit(t, t + tick)
-                self.writer.flush(t // tick)
-                t += tick
-                if self.progress is not None:
-                    self.progress(self._status(t, wall_start))
+            self.advance(self.config.days, should_stop)
         finally:
-            self.sink.flush()
-            self.client.close()
+            self.close()
+        return self.ledger_json()
+
+    def advance(self, days: float | None, should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Simulate `days` more days (None: until the events limit or should_stop), carrying
+        on from where the last call stopped: the main job alternates simulating and
+        retraining on one continuous site."""
+        cfg, tick = self.config, self.tick
+        end = None if days is None else self.t + int(days * DAY)
+        wall_start = time.monotonic()
+        if self._wall_start is None:
+            self._wall_start = wall_start - self.t / cfg.speed if cfg.speed > 0 else wall_start
+        while not self._done() and not should_stop():
+            if end is not None and self.t >= end:
+                break
+            if cfg.speed > 0:
+                delay = self._wall_start + self.t / cfg.speed - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            day = self.t // DAY
+            if day != self.population.day:
+                self.population.start_day(int(day), self.rng_drift)
+            self._visit(self.t, self.t + tick)
+            self.writer.flush(self.t // tick)
+            self.t += tick
+            if self.progress is not None:
+                self.progress(self._status(self.t, wall_start))
+        self.sink.flush()
+        self._wall_seconds += time.monotonic() - wall_start
+
+    def close(self) -> None:
+        self.sink.flush()
+        self.client.close()
+
+    def ledger_json(self) -> dict:
         self.ledger.simulated = {
-            "start": cfg.start.isoformat(),
-            "seconds": t,
-            "days": round(t / DAY, 4),
+            "start": self.config.start.isoformat(),
+            "seconds": self.t,
+            "days": round(self.t / DAY, 4),
             "visits": self.visits,
-            "wall_seconds": round(time.monotonic() - wall_start, 3),
+            "wall_seconds": round(self._wall_seconds, 3),
         }
         self.ledger.online = self.online.to_json(self.oracle_share)
         return self.ledger.to_json()
@@ -276,7 +294,12 @@ class Simulation:
         own_in_best = (best == own_movie[sample][:, None]).any(axis=1)
         best_hit = ((best_pick >= 0) | (stays & own_in_best)) & within[sample]
         self.online.add(
-            hit, expected, sample, best_hit, self.oracle.score_lists(users[sample], best)
+            int(self.t // DAY),
+            hit,
+            expected,
+            sample,
+            best_hit,
+            self.oracle.score_lists(users[sample], best),
         )
 
     def _sessions(self, users: np.ndarray, movies: np.ndarray, start: np.ndarray) -> None:

@@ -19,10 +19,13 @@ class OnlineTally:
     sampled_service_expected: float = 0.0
     oracle_hits: int = 0
     oracle_expected: float = 0.0
-    _per_day: list[tuple[int, int]] = field(default_factory=list)
+    # day -> [calls, followed, oracle visits, oracle followed]: how the figure moves as
+    # models are trained and swapped in.
+    by_day: dict[int, list[int]] = field(default_factory=dict)
 
     def add(
         self,
+        day: int,
         hit: np.ndarray,
         expected: np.ndarray,
         sample: np.ndarray,
@@ -37,6 +40,11 @@ class OnlineTally:
         self.sampled_service_expected += float(expected[sample].sum())
         self.oracle_hits += int(oracle_hit.sum())
         self.oracle_expected += float(oracle_expected.sum())
+        row = self.by_day.setdefault(day, [0, 0, 0, 0])
+        row[0] += len(hit)
+        row[1] += int(hit.sum())
+        row[2] += int(sample.sum())
+        row[3] += int(oracle_hit.sum())
 
     def to_json(self, oracle_share: float) -> dict:
         def share(x: float, n: int) -> float | None:
@@ -62,4 +70,13 @@ class OnlineTally:
                     self.sampled_service_expected, self.sampled
                 ),
             },
+            "by_day": [
+                {
+                    "day": day,
+                    "calls": row[0],
+                    "service_share": share(row[1], row[0]),
+                    "oracle_share": share(row[3], row[2]),
+                }
+                for day, row in sorted(self.by_day.items())
+            ],
         }
