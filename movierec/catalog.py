@@ -214,16 +214,20 @@ class CatalogClient:
             log.exception("catalogue cache: cannot read %s %s", kind, key)
             return None
 
-    def wait_idle(self, timeout: float) -> bool:
+    def wait_idle(self, timeout: float, *, settled: bool = False) -> bool:
         """Wait until nothing is queued, in flight or due for retry; False on timeout.
 
         Ids whose round failed and whose retry is not due yet do not count: waiting for
-        them could take minutes. Results may still be on their way to the file: `flush`."""
+        them could take minutes — unless `settled`, which waits (within timeout) until every
+        id is answered for good, failed rounds retried when due. Results may still be on
+        their way to the file: `flush`."""
         deadline = time.monotonic() + max(0.0, timeout)
         with self._cond:
             while True:
                 now = time.monotonic()
                 wake = self._sched.idle_in(now)
+                if wake is None and settled and self._sched.online and self._sched.unsettled():
+                    wake = now + 0.1  # failed ids wait for their retry: look again soon
                 if wake is None:
                     return True
                 if now >= deadline:

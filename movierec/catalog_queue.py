@@ -169,6 +169,10 @@ class Scheduler:
             return float("inf")
         return None
 
+    def unsettled(self) -> bool:
+        """Whether any id still waits for an answer (pending, or failed and retried later)."""
+        return any(index.open for index in self.index.values())
+
     def counts(self, kind: str) -> dict[str, int]:
         index = self.index[kind]
         return {

@@ -116,7 +116,7 @@ class Ingestor:
                 if self.progress is not None:
                     self.progress(self._status(started))
             if not self.config.follow:
-                self.catalog.wait_idle(self.config.catalogue_wait)
+                self.catalog.wait_idle(self.config.catalogue_wait, settled=True)
             self._refresh_catalogue()
         finally:
             reader.close()
