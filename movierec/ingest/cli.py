@@ -74,5 +74,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         args.report.write_bytes(text)
     summary = {k: report[k] for k in ("lines_read", "stored", "rejected", "duplicates")}
     summary["warnings"] = len(report["quality"]["warnings"])
+    if report["provisional"]["events"]:
+        summary["provisional"] = report["provisional"]
     print(orjson.dumps(summary).decode())
     return 0

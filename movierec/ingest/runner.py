@@ -287,7 +287,19 @@ class Ingestor:
             "duplicates": c["duplicates"],
             "other_kinds": c["other_kinds"],
             # Events whose movie the catalogue could not vouch for yet (API slow or down).
-            "provisional": {"events": sum(unvouched.values()), "movies": len(unvouched)},
+            "provisional": {
+                "events": sum(unvouched.values()),
+                "movies": len(unvouched),
+                **(
+                    {
+                        "note": f"stored, but the catalogue ({self.config.api or 'no API'}) could "
+                        "not vouch for these movies yet; a later run applies its verdict "
+                        "(unknown movies then move to the quarantine)"
+                    }
+                    if unvouched
+                    else {}
+                ),
+            },
             "catalogue": self.catalog.stats(),
             "quality": {
                 "batches": self.drift.batches,

@@ -210,6 +210,12 @@ def run_simulate(args: argparse.Namespace) -> int:
         "oracle": ledger["online"].get("oracle", {}).get("share"),
     }
     print(orjson.dumps(summary).decode())
+    if args.ledger and not args.quiet:
+        print(
+            f"movierec simulate: the site's user/movie API for this world (ingestion checks "
+            f"movie ids with it): movierec site --ledger {args.ledger}",
+            file=sys.stderr,
+        )
     return 0
 
 
