@@ -260,15 +260,25 @@ def _message(data: dict[str, Any], id_key: str) -> str | None:
     return message.strip().lower() if isinstance(message, str) else ""
 
 
-def parse_user(user_id: int, data: object) -> Parsed:
-    """Judge the answer to GET /user/<user_id>."""
+def _envelope(data: object, id_key: str, not_found: str) -> Parsed | None:
+    """The verdict on an answer that holds no entity (not an object, or a message), else
+    None: the answer carries fields to read."""
     if not isinstance(data, dict):
         return Parsed(Verdict.INVALID, reason="not_object")
-    message = _message(data, "user_id")
-    if message is not None:
-        if message == USER_NOT_FOUND_MESSAGE:
-            return Parsed(Verdict.NOT_FOUND)
-        return Parsed(Verdict.INVALID, reason="message")
+    message = _message(data, id_key)
+    if message is None:
+        return None
+    if message == not_found:
+        return Parsed(Verdict.NOT_FOUND)
+    return Parsed(Verdict.INVALID, reason="message")
+
+
+def parse_user(user_id: int, data: object) -> Parsed:
+    """Judge the answer to GET /user/<user_id>."""
+    verdict = _envelope(data, "user_id", USER_NOT_FOUND_MESSAGE)
+    if verdict is not None:
+        return verdict
+    assert isinstance(data, dict)
     values, problems = _read_fields(data, _USER_FIELDS)
     answered = data.get("user_id")
     if _absent(answered):
@@ -286,13 +296,10 @@ def _answered_user_id(value: object) -> int | None:
 
 def parse_movie(movie_id: str, data: object) -> Parsed:
     """Judge the answer to GET /movie/<movie_id>."""
-    if not isinstance(data, dict):
-        return Parsed(Verdict.INVALID, reason="not_object")
-    message = _message(data, "id")
-    if message is not None:
-        if message == MOVIE_NOT_FOUND_MESSAGE:
-            return Parsed(Verdict.NOT_FOUND)
-        return Parsed(Verdict.INVALID, reason="message")
+    verdict = _envelope(data, "id", MOVIE_NOT_FOUND_MESSAGE)
+    if verdict is not None:
+        return verdict
+    assert isinstance(data, dict)
     values, problems = _read_fields(data, _MOVIE_FIELDS)
     answered = data.get("id")
     if _absent(answered):

@@ -10,7 +10,7 @@ kept in the checkpoint, so checks continue across restarts.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -207,7 +207,3 @@ def _ewma(baseline: float, value: float, seen: int) -> float:
 def _tvd(a: np.ndarray, b: np.ndarray) -> float:
     """Total variation distance between two histograms."""
     return float(0.5 * np.abs(a / max(a.sum(), 1) - b / max(b.sum(), 1)).sum())
-
-
-def thresholds_json(t: DriftThresholds) -> dict[str, Any]:
-    return asdict(t)

@@ -139,10 +139,6 @@ def profile_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return age, gender, occupation
 
 
-def latest_version(registry: Registry, kind: str) -> str | None:
-    return registry.latest_by_model().get(kind)
-
-
 def describe(snapshot: Snapshot) -> dict[str, object]:
     return {
         "version": snapshot.version,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -12,18 +10,8 @@ import pytest
 
 from movierec.sim.world import World, WorldConfig
 from movierec.stream import open_source
+from tests.support.commands import movierec
 from tests.support.logcheck import classify
-
-
-def movierec(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "movierec.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 def test_simulate_writes_the_log_and_ledger(tmp_path: Path) -> None:

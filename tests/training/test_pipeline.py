@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +16,9 @@ from movierec.registry import Registry, data_hash
 from movierec.store.events import EventStore
 from movierec.training.data import time_range, training_data
 from tests.conftest import SimulatedStore
+from tests.support.commands import movierec
 
 ACCEPTANCE_METRICS = ("ndcg@20", "recall@20", "map@20", "hit_rate@20", "coverage", "gini")
-
-
-def movierec(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "movierec.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
 
 
 @pytest.fixture
