@@ -19,14 +19,14 @@ import time
 import uuid
 from pathlib import Path
 
-from movierec.catalog import CatalogClient
-from movierec.events import parse_line
+from movierec.catalog.client import CatalogClient
 from movierec.ingest.runner import IngestConfig, Ingestor
-from movierec.sim.api import SiteApiServer
-from movierec.sim.engine import SimConfig, Simulation
-from movierec.sim.faults import FaultConfig
-from movierec.sim.world import World, WorldConfig
+from movierec.logformat.reference import parse_line
 from movierec.stream import open_sink, open_source
+from movierec_sim.api import SiteApiServer
+from movierec_sim.engine import SimConfig, Simulation
+from movierec_sim.faults import FaultConfig
+from movierec_sim.world import World, WorldConfig
 
 
 def generate(world: World, url: str, lines: int) -> dict:

@@ -31,8 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from movierec.models.base import TrainingData
+from movierec.models.kinds import create, load_model, save_model
 from movierec.models.popularity import NS_PER_DAY
-from movierec.models.registry_of_models import create, load_model, save_model
 from movierec.vocab import GENRE_WEIGHTS, OCCUPATION_SHARES
 
 

@@ -31,7 +31,7 @@ import numpy as np
 _FIRST_CALL = """
 import time
 started = time.perf_counter()
-from movierec.ingest.fastparse import parse_batch
+from movierec.logformat.batch import parse_batch
 parse_batch([b"2025-01-01T00:00:00,1,GET /data/m/a+/1.mpg"])
 print(time.perf_counter() - started)
 """
@@ -54,9 +54,9 @@ class ListSink:
 
 
 def simulated_log(lines: int, faults: float, users: int, movies: int) -> list[bytes]:
-    from movierec.sim.engine import SimConfig, Simulation
-    from movierec.sim.faults import FaultConfig
-    from movierec.sim.world import World, WorldConfig
+    from movierec_sim.engine import SimConfig, Simulation
+    from movierec_sim.faults import FaultConfig
+    from movierec_sim.world import World, WorldConfig
 
     sink = ListSink()
     world = World(WorldConfig(users=users, movies=movies, seed=7))
@@ -81,7 +81,7 @@ def first_call_seconds(cold: bool) -> float:
 
 def codes(results: list[object]) -> tuple[np.ndarray, np.ndarray]:
     """(kind, reason) columns of reference results, coded as ParsedBatch codes them."""
-    from movierec.events import REASON_CODE, Reject
+    from movierec.logformat.reference import REASON_CODE, Reject
 
     kind = np.array([-1 if isinstance(r, Reject) else int(r.kind) for r in results])
     reason = np.array([REASON_CODE[r.reason] if isinstance(r, Reject) else -1 for r in results])
@@ -100,8 +100,8 @@ def main() -> None:
 
     compile_s = first_call_seconds(cold=True)
     cache_load_s = first_call_seconds(cold=False)
-    from movierec.events import KIND_NAMES, REASONS, parse_line
-    from movierec.ingest.fastparse import parse_batch
+    from movierec.logformat.batch import parse_batch
+    from movierec.logformat.reference import KIND_NAMES, REASONS, parse_line
 
     started = time.perf_counter()
     lines = simulated_log(args.lines, args.faults, args.users, args.movies)

@@ -4,7 +4,7 @@ time per stage and peak memory. Prints one JSON object.
     .venv/bin/python bench/bench_pipeline.py [--users 1000000 --movies 27000 --pairs 27000000]
 
 Target: the whole pipeline in 10 minutes and 8 GiB on 2 cores. The interactions come from
-the world's tastes in bulk (`movierec.sim.bulk`): over a billion watch lines would be
+the world's tastes in bulk (`movierec_sim.bulk`): over a billion watch lines would be
 needed to produce them through the log.
 """
 
@@ -20,12 +20,13 @@ import numpy as np
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from movierec.catalog.reader import Catalogue
 from movierec.evaluation.offline import evaluate
 from movierec.evaluation.split import Holdout
-from movierec.models.registry_of_models import create
-from movierec.sim.bulk import interactions
-from movierec.sim.world import World, WorldConfig
-from movierec.training.data import Catalogue, build, columns_of, encode_movies
+from movierec.features.feedback import build, columns_of, encode_movies
+from movierec.models.kinds import create
+from movierec_sim.bulk import interactions
+from movierec_sim.world import World, WorldConfig
 
 DAY_NS = 86_400 * 10**9
 START = 1_735_689_600 * 10**9

@@ -26,12 +26,12 @@ from typing import Any
 
 import psutil
 
-from movierec.models.registry_of_models import create
-from movierec.registry import Registry
-from movierec.sim.bulk import interactions
-from movierec.sim.world import World, WorldConfig
-from movierec.training.data import build
+from movierec.features.feedback import build
+from movierec.models.kinds import create
+from movierec.registry.versions import Registry
 from movierec.training.pipeline import iso
+from movierec_sim.bulk import interactions
+from movierec_sim.world import World, WorldConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_pipeline import START, catalogue_of
@@ -52,7 +52,7 @@ FLASK = """
 import sys
 from flask import Flask
 from werkzeug.serving import make_server
-from movierec.registry import Registry
+from movierec.registry.versions import Registry
 from movierec.serving.snapshot import build
 registry = Registry(sys.argv[1])
 snapshot = build(registry, registry.production(), None, threads=2)

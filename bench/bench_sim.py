@@ -20,7 +20,7 @@ from pathlib import Path
 
 _CHILD = """
 import json, resource, sys, time
-from movierec.sim.world import World, WorldConfig
+from movierec_sim.world import World, WorldConfig
 users, movies = int(sys.argv[1]), int(sys.argv[2])
 started = time.perf_counter()
 world = World(WorldConfig(users=users, movies=movies, seed=1))
@@ -43,10 +43,10 @@ def world_build(users: int, movies: int) -> dict:
 
 
 def lines_per_second(users: int, movies: int, events: int, faults: float) -> dict:
-    from movierec.sim.engine import SimConfig, Simulation
-    from movierec.sim.faults import FaultConfig
-    from movierec.sim.world import World, WorldConfig
     from movierec.stream.locallog import LocalLogSink
+    from movierec_sim.engine import SimConfig, Simulation
+    from movierec_sim.faults import FaultConfig
+    from movierec_sim.world import World, WorldConfig
 
     world = World(WorldConfig(users=users, movies=movies, seed=1))
     with tempfile.TemporaryDirectory() as tmp:

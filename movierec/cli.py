@@ -9,8 +9,8 @@ from movierec import __version__
 from movierec import run as run_role
 from movierec.ingest import cli as ingest_cli
 from movierec.serving import cli as serving_cli
-from movierec.sim import cli as sim_cli
 from movierec.training import cli as training_cli
+from movierec_sim import cli as sim_cli
 
 
 def build_parser() -> argparse.ArgumentParser:

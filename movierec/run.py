@@ -26,14 +26,14 @@ from movierec.progress import Progress
 from movierec.serving.app import RecommendationService
 from movierec.serving.freshness import Freshness
 from movierec.serving.loader import ModelLoader
-from movierec.sim import cli as sim_cli
-from movierec.sim.api import SiteApiServer
-from movierec.sim.engine import SimConfig, Simulation
-from movierec.sim.faults import FaultConfig
-from movierec.sim.world import World, WorldConfig
 from movierec.store.events import EventStore
 from movierec.stream import open_sink
 from movierec.training.pipeline import TrainConfig, train
+from movierec_sim import cli as sim_cli
+from movierec_sim.api import SiteApiServer
+from movierec_sim.engine import SimConfig, Simulation
+from movierec_sim.faults import FaultConfig
+from movierec_sim.world import World, WorldConfig
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -8,6 +8,7 @@ scripts/setup.sh
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
 
 kafka_dir=.kafka/test
 stop_kafka() { python3 scripts/kafka.py stop --dir "$kafka_dir" >/dev/null 2>&1 || true; }

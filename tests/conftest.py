@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from movierec.sim.world import World, WorldConfig
+from movierec_sim.world import World, WorldConfig
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +42,7 @@ def simulated_store(tmp_path_factory: pytest.TempPathFactory) -> SimulatedStore:
     """About a month of a 2,000-user site, ingested with its catalogue (shared by the
     training, evaluation and serving tests)."""
     from movierec.ingest.runner import IngestConfig, Ingestor
-    from movierec.sim.api import SiteApiServer
+    from movierec_sim.api import SiteApiServer
     from tests.ingest.conftest import simulate_into
 
     root = tmp_path_factory.mktemp("site")

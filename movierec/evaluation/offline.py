@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from movierec.catalog.reader import Catalogue
 from movierec.evaluation.metrics import breakdown, per_user_metrics, summarize
 from movierec.evaluation.split import Holdout
 from movierec.models.base import LIST_LENGTH, Recommender, TrainingData
-from movierec.training.data import Catalogue
 from movierec.vocab import AGE_GROUPS, OCCUPATIONS, age_group
 
 

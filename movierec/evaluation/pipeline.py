@@ -9,13 +9,16 @@ from typing import Any
 
 import orjson
 
+from movierec.catalog.reader import Catalogue
 from movierec.evaluation.offline import evaluate
 from movierec.evaluation.report_html import render
 from movierec.evaluation.split import cut_at_share, holdout
-from movierec.registry import Registry
+from movierec.features.feedback import FeedbackConfig
+from movierec.features.interactions import time_range, training_data
+from movierec.models.kinds import fit
+from movierec.registry.versions import Registry
 from movierec.store.events import EventStore
-from movierec.training.data import Catalogue, FeedbackConfig, time_range, training_data
-from movierec.training.pipeline import fit, iso
+from movierec.times import iso
 
 METRIC = "ndcg@20"
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from movierec.features.feedback import columns_of, encode_movies
 from movierec.models.base import TrainingData
 from movierec.store.events import EventStore
-from movierec.training.data import columns_of, encode_movies
 
 _TEST_SQL = """
 SELECT user_id, CAST(movie_id AS VARCHAR) AS movie_id, count(DISTINCT minute) AS minutes

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from movierec.catalog import CatalogClient
-from movierec.events import KIND_NAMES, REASON_CODE, REASONS, Kind
+from movierec.catalog.client import CatalogClient
 from movierec.ingest import tables
-from movierec.ingest.fastparse import ParsedBatch, parse_batch
 from movierec.ingest.reader import BatchReader, Prefetcher
+from movierec.logformat.batch import ParsedBatch, parse_batch
+from movierec.logformat.reference import KIND_NAMES, REASON_CODE, REASONS, Kind
 from movierec.quality.checks import future_timestamps
 from movierec.quality.dedup import DEFAULT_WINDOW, DedupWindow, journal_path
 from movierec.quality.drift import BatchFacts, DriftMonitor, DriftThresholds

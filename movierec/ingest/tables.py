@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
-from movierec.events import REASONS, Event
+from movierec.logformat.reference import REASONS, Event
 from movierec.store.schema import (
     MOVIE,
     PROVISIONAL_SCHEMA,

@@ -17,7 +17,7 @@ import orjson
 
 from movierec.http.server import Request, Response
 from movierec.ids import parse_user_id
-from movierec.registry import Registry
+from movierec.registry.versions import Registry
 from movierec.serving.metrics import Metrics
 from movierec.serving.openapi import OPENAPI
 from movierec.serving.snapshot import Demographics, Snapshot, describe

@@ -11,8 +11,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from movierec.events import Kind
-from movierec.ingest.fastparse import parse_batch
+from movierec.logformat.batch import parse_batch
+from movierec.logformat.reference import Kind
 from movierec.quality.checks import future_timestamps
 from movierec.serving.app import RecommendationService
 from movierec.serving.snapshot import DEPTH, Snapshot

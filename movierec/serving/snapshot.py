@@ -13,8 +13,8 @@ import numpy as np
 
 from movierec.ids import is_movie_id
 from movierec.models.base import LIST_LENGTH, Recommender
-from movierec.models.registry_of_models import load_model
-from movierec.registry import Registry
+from movierec.models.kinds import load_model
+from movierec.registry.versions import Registry
 from movierec.vocab import AGE_GROUPS, OCCUPATIONS
 
 DEPTH = 40  # items kept per user: spares for when fresh watches knock some out

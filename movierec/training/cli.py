@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 
 from movierec.evaluation.pipeline import evaluate_registry, write_report
+from movierec.features.feedback import FeedbackConfig
 from movierec.progress import Progress
-from movierec.training.data import FeedbackConfig
 from movierec.training.pipeline import DEFAULT_MODELS, TrainConfig, train
 
 

@@ -19,13 +19,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from movierec.catalog.reader import Catalogue
 from movierec.evaluation.offline import evaluate
 from movierec.evaluation.split import cut_at_share, holdout
-from movierec.models.base import Recommender, TrainingData
-from movierec.models.registry_of_models import create
-from movierec.registry import Registry, code_version, data_hash, library_versions
+from movierec.features.feedback import FeedbackConfig
+from movierec.features.interactions import time_range, training_data
+from movierec.models.base import TrainingData
+from movierec.models.kinds import fit
+from movierec.registry.versions import Registry, code_version, data_hash, library_versions
 from movierec.store.events import EventStore
-from movierec.training.data import Catalogue, FeedbackConfig, time_range, training_data
+from movierec.times import iso
 from movierec.training.search import SearchResult, search
 
 DEFAULT_MODELS = ("popularity", "als", "itemknn", "coldstart")
@@ -49,16 +52,6 @@ class TrainConfig:
         if self.budget_seconds < 0:
             raise ValueError("budget_seconds must be >= 0")
         cut_at_share(0, 1, self.train_share)  # validates the share
-
-
-def iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="seconds")
-
-
-def fit(model: str, params: dict[str, Any], data: TrainingData, seed: int) -> Recommender:
-    if model == "als":
-        params = {"random_state": seed, **params}
-    return create(model, **params).fit(data)
 
 
 def train(config: TrainConfig, progress: Callable[..., None] | None = None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from movierec.models.registry_of_models import create
+from movierec.models.kinds import create
 
 GRIDS: dict[str, dict[str, list[Any]]] = {
     "popularity": {"half_life_days": [14.0, 3.0, 60.0]},

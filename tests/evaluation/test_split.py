@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from movierec.evaluation.split import cut_at_share, holdout
+from movierec.features.interactions import training_data
 from movierec.store.events import Checkpoint, EventStore
-from movierec.training.data import training_data
 from tests.store.test_events import MIN, T0, write_watch
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from movierec.sim.api import ApiFaults, SiteApiServer
-from movierec.sim.engine import SimConfig, Simulation
-from movierec.sim.faults import FaultConfig
-from movierec.sim.world import World, WorldConfig
 from movierec.stream import open_sink
+from movierec_sim.api import ApiFaults, SiteApiServer
+from movierec_sim.engine import SimConfig, Simulation
+from movierec_sim.faults import FaultConfig
+from movierec_sim.world import World, WorldConfig
 
 
 @dataclass

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from movierec.events import REASONS
-from movierec.sim.api import SiteApiServer
+from movierec.logformat.reference import REASONS
+from movierec_sim.api import SiteApiServer
 from tests.ingest.conftest import SimulatedLog
 
 

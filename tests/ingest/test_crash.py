@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movierec.sim.api import SiteApiServer
 from movierec.store.events import EventStore
+from movierec_sim.api import SiteApiServer
 from tests.ingest.conftest import SimulatedLog
 from tests.ingest.test_ingest import assert_matches_ledger
 

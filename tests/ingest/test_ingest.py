@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from movierec.ingest.runner import IngestConfig, Ingestor
-from movierec.sim.api import ApiFaults, SiteApiServer
-from movierec.sim.world import World
 from movierec.store.events import EventStore
+from movierec_sim.api import ApiFaults, SiteApiServer
+from movierec_sim.world import World
 from tests.ingest.conftest import SimulatedLog, simulate_into
 
 

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from movierec.models import scoring
 from movierec.models.base import Recommender, TrainingData
+from movierec.models.kinds import load_model, save_model
 from movierec.models.popularity import NS_PER_DAY, PopularityRecommender
-from movierec.models.registry_of_models import load_model, save_model
 
 N_USERS, N_ITEMS, HALF = 30, 40, 20
 EMPTY_ROWS = (28, 29)  # known to the data, but without any interaction

@@ -10,7 +10,7 @@ import pytest
 
 from movierec.models.als import ALSRecommender
 from movierec.models.base import TrainingData
-from movierec.models.registry_of_models import load_model, save_model
+from movierec.models.kinds import load_model, save_model
 from tests.models.contract import HALF, RecommenderContract, planted_data
 
 

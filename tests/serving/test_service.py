@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from movierec.ids import is_movie_id
-from movierec.registry import Registry
+from movierec.registry.versions import Registry
 from movierec.store.events import EventStore
 from tests.conftest import SimulatedStore
 from tests.serving.conftest import Running, wait_until

@@ -6,7 +6,7 @@ import http.client
 import threading
 from collections import Counter
 
-from movierec.registry import Registry
+from movierec.registry.versions import Registry
 from tests.serving.conftest import Running, wait_until
 
 SWAPS = 10

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movierec.models.registry_of_models import load_model
-from movierec.registry import Registry, data_hash
+from movierec.features.interactions import time_range, training_data
+from movierec.models.kinds import load_model
+from movierec.registry.versions import Registry, data_hash
 from movierec.store.events import EventStore
-from movierec.training.data import time_range, training_data
 from tests.conftest import SimulatedStore
 from tests.support.commands import movierec
 
