@@ -18,6 +18,7 @@ import orjson
 from movierec.http.server import Request, Response
 from movierec.ids import parse_user_id
 from movierec.registry.versions import Registry
+from movierec.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from movierec.serving.metrics import Metrics
 from movierec.serving.openapi import OPENAPI
 from movierec.serving.snapshot import Demographics, Snapshot, describe
@@ -67,7 +68,7 @@ class RecommendationService:
         elif path in ("/healthz", "/healthz/live"):
             response, route = self._health(path.endswith("/live")), "healthz"
         elif path == "/metrics":
-            response = Response(200, self.metrics.render(), "text/plain; version=0.0.4")
+            response = Response(200, self.metrics.render(), METRICS_TYPE)
             route = "metrics"
         elif path == "/openapi.json":
             response, route = Response(200, _OPENAPI_BODY, "application/json"), "openapi"
