@@ -9,12 +9,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-try:  # pragma: no cover - uvloop is a dependency on every supported platform
-    import uvloop
-
-    _new_loop = uvloop.new_event_loop
-except ImportError:  # pragma: no cover
-    _new_loop = asyncio.new_event_loop
+from movierec.http.server import new_event_loop
 
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 256 * 1024
@@ -45,7 +40,7 @@ class RecommendationClient:
         self.separator = separator
         self.label = f"{self.host}:{self.port}"  # how the site names the service in its log
         self._peer = f"{self.host}/{self.host}:{self.port}"
-        self._loop = _new_loop()
+        self._loop = new_event_loop()
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self._limit = asyncio.Semaphore(concurrency)
 
