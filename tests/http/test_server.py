@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import logging
 import os
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +18,8 @@ from typing import Any
 import orjson
 import pytest
 
-from movierec.http.server import HTTPServer, Response, ServerThread
+from movierec.http.server import HTTPServer, Request, Response, ServerThread
+from tests.http.conftest import handlers_in_flight, refuses_connections, wait_for
 
 Serve = Callable[..., ServerThread]
 Connect = Callable[[int], Any]  # returns conftest.RawConn
@@ -177,7 +180,7 @@ def test_stop_frees_the_port_and_cancels_pending_handlers(serve: Serve, connect:
     port = t.port
     c = connect(port)
     c.send(b"GET /slow?30 HTTP/1.1\r\n\r\n")
-    time.sleep(0.1)
+    wait_for(lambda: handlers_in_flight(t) == 1, "the slow handler to start")
     started = time.monotonic()
     t.stop()
     assert time.monotonic() - started < 3
@@ -187,12 +190,27 @@ def test_stop_frees_the_port_and_cancels_pending_handlers(serve: Serve, connect:
 
 
 def test_graceful_stop_finishes_in_flight_request(serve: Serve, connect: Connect) -> None:
-    t = serve()
-    c = connect(t.port)
-    c.send(b"GET /slow?0.2 HTTP/1.1\r\n\r\n")
-    time.sleep(0.05)
-    t.stop(grace=2.0)
-    assert c.response()[2] == b"slow /slow?0.2"
+    # The handler answers only when released, and the test releases it once stop() has
+    # closed the listener: the request is provably still in flight while stop() runs.
+    release = asyncio.Event()
+
+    async def held_until_released(request: Request) -> Response:
+        await release.wait()
+        return Response(200, b"finished")
+
+    t = serve(held_until_released)
+    port = t.port
+    c = connect(port)
+    c.send(b"GET /held HTTP/1.1\r\n\r\n")
+    wait_for(lambda: handlers_in_flight(t) == 1, "the handler to start")
+    stopper = threading.Thread(target=t.stop, kwargs={"grace": 5.0}, name="stopper")
+    stopper.start()
+    wait_for(lambda: refuses_connections(port), "stop() to close the listening socket")
+    assert handlers_in_flight(t) == 1
+    t.loop.call_soon_threadsafe(release.set)
+    assert c.response()[2] == b"finished"
+    stopper.join(10)
+    assert not stopper.is_alive(), "stop() did not return after the last answer"
 
 
 def test_reuse_port_lets_two_servers_share_a_port(serve: Serve) -> None:
