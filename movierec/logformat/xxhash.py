@@ -14,7 +14,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-import movierec.logformat.numba_cache  # noqa: F401  (before any @njit: cache stamps)
+from movierec.logformat.numba_cache import require_keyed_cache_dir
+
+# Before the first @njit of the kernel's files: numba must cache them by all their sources.
+require_keyed_cache_dir()
 
 _MASK = (1 << 64) - 1
 _P1 = 0x9E3779B185EBCA87
