@@ -1,4 +1,4 @@
-"""Batch parser of the site's log lines: exactly the answers of `events.parse_line`, fast.
+"""Batch parser of the site's log lines: exactly the answers of `reference.parse_line`, fast.
 
 `parse_batch` joins the raw messages chunk by chunk with '\\n' and hands each chunk to a
 numba kernel (`batch_kernel`) that does the whole reference parse on the bytes: strict
@@ -112,7 +112,7 @@ def _grown(array: np.ndarray, need: int, keep: int) -> np.ndarray:
 
 
 def parse_batch(values: Sequence[bytes], rating_scale: int = 5) -> ParsedBatch:
-    """Parse raw log messages (bytes, no trailing newline) as events.parse_line would."""
+    """Parse raw log messages (bytes, no trailing newline) as reference.parse_line would."""
     if not isinstance(values, list | tuple):
         values = list(values)
     n = len(values)

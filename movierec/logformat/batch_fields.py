@@ -30,13 +30,13 @@ MAX_USER_ID = 2**31 - 1  # movierec.ids.MAX_USER_ID
 _SLUG = np.zeros(256, dtype=np.bool_)
 for _c in b"abcdefghijklmnopqrstuvwxyz0123456789+_.*-":
     _SLUG[_c] = True
-# Bytes of a service host: [A-Za-z0-9._-] (events._SERVICE).
+# Bytes of a service host: [A-Za-z0-9._-] (reference._SERVICE).
 _HOST = np.zeros(256, dtype=np.bool_)
 for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-":
     _HOST[_c] = True
 # Multiplier of span_hash (2**64 / golden ratio: spreads the bits of a product).
 _MIX = np.uint64(0x9E3779B97F4A7C15)
-# Cumulative days before each month (events._DAYS_BEFORE_MONTH).
+# Cumulative days before each month (reference._DAYS_BEFORE_MONTH).
 _DAYS_BEFORE = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype=np.int64)
 # SWAR masks: the high bit of each byte, and addends that set it for bytes >= 0x20 and
 # for 0x7F when every byte is below 0x80 (so no carry crosses bytes).
@@ -177,7 +177,7 @@ def _is_leap(year: int) -> bool:
 
 @njit(cache=True, nogil=True)
 def parse_time(buf: np.ndarray, start: int, end: int) -> tuple[int, int]:
-    """(0, ns) or (TIME_BAD | TIME_OUT_OF_RANGE, 0): events.parse_time.
+    """(0, ns) or (TIME_BAD | TIME_OUT_OF_RANGE, 0): reference.parse_time.
 
     Any non-ASCII byte fails a separator or digit check, and every character of a valid
     time is one of those, so checking bytes is the same as the reference's characters."""
@@ -217,7 +217,7 @@ def parse_time(buf: np.ndarray, start: int, end: int) -> tuple[int, int]:
         month_days = 31
     if not 1 <= day <= month_days or hour > 23 or minute > 59 or second > 59:
         return TIME_BAD, 0
-    years = year - 1  # events.days_from_civil; // floors like Python for year 0
+    years = year - 1  # reference.days_from_civil; // floors like Python for year 0
     days = years * 365 + years // 4 - years // 100 + years // 400
     days += _DAYS_BEFORE[month - 1] + (1 if month > 2 and _is_leap(year) else 0)
     days += day - 1 - 719_162
@@ -274,7 +274,7 @@ def span_hash(buf: np.ndarray, start: int, end: int) -> np.uint64:
 
 @njit(cache=True, nogil=True)
 def minute_value(buf: np.ndarray, start: int, end: int) -> int:
-    """events._MINUTE `0|[1-9][0-9]{0,4}`: the minute or -1."""
+    """reference._MINUTE `0|[1-9][0-9]{0,4}`: the minute or -1."""
     n = end - start
     if n < 1 or n > 5 or (n > 1 and at(buf, start) == 48):
         return -1
@@ -283,7 +283,7 @@ def minute_value(buf: np.ndarray, start: int, end: int) -> int:
 
 @njit(cache=True, nogil=True)
 def rating_value(buf: np.ndarray, start: int, end: int) -> tuple[bool, int]:
-    """events._RATING `-?(0|[1-9][0-9]{0,2})`: (matched, int value)."""
+    """reference._RATING `-?(0|[1-9][0-9]{0,2})`: (matched, int value)."""
     negative = start < end and at(buf, start) == 45  # '-'
     first = start + 1 if negative else start
     if not 1 <= end - first <= 3 or (end - first > 1 and at(buf, first) == 48):
@@ -296,7 +296,7 @@ def rating_value(buf: np.ndarray, start: int, end: int) -> tuple[bool, int]:
 
 @njit(cache=True, nogil=True)
 def is_service(buf: np.ndarray, start: int, end: int) -> bool:
-    """events._SERVICE `[A-Za-z0-9._-]+:[0-9]{1,5}`: host bytes, one ':', a 1-5 digit port."""
+    """reference._SERVICE `[A-Za-z0-9._-]+:[0-9]{1,5}`: host bytes, one ':', a 1-5 digit port."""
     colon = find_byte(buf, start, end, 58)
     if colon <= start or not 1 <= end - colon - 1 <= 5:
         return False
@@ -308,7 +308,7 @@ def is_service(buf: np.ndarray, start: int, end: int) -> bool:
 
 @njit(cache=True, nogil=True)
 def status_value(buf: np.ndarray, start: int, end: int) -> int:
-    """events._STATUS `0|[1-5][0-9]{2}`: the status or -1."""
+    """reference._STATUS `0|[1-5][0-9]{2}`: the status or -1."""
     n = end - start
     if n == 1 and at(buf, start) == 48:
         return 0
@@ -319,7 +319,7 @@ def status_value(buf: np.ndarray, start: int, end: int) -> int:
 
 @njit(cache=True, nogil=True)
 def latency_value(buf: np.ndarray, start: int, end: int) -> int:
-    """events._LATENCY `[0-9]{1,9}`: the latency or -1."""
+    """reference._LATENCY `[0-9]{1,9}`: the latency or -1."""
     if not 1 <= end - start <= 9:
         return -1
     return digits(buf, start, end)

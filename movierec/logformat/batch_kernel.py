@@ -48,13 +48,13 @@ KERNEL_REASONS = (
 )
 (BAD_RATING, OUT_OF_RANGE, EXTRA, BAD_SERVICE, BAD_STATUS, BAD_RESULT, BAD_LATENCY) = range(9, 16)
 
-WATCH, RATE, RECOMMENDATION, OTHER = 0, 1, 2, 3  # events.Kind
+WATCH, RATE, RECOMMENDATION, OTHER = 0, 1, 2, 3  # reference.Kind
 SLOW = -2  # kind of a row left to the reference parser
 # Outcomes: a reason number, _ACCEPT + kind, or _TO_PYTHON (kind SLOW).
 _ACCEPT = 100
 _TO_PYTHON = _ACCEPT + 4
 
-MAX_LINE_BYTES = 16 * 1024  # events.MAX_LINE_BYTES
+MAX_LINE_BYTES = 16 * 1024  # reference.MAX_LINE_BYTES
 _WATCH = np.frombuffer(b"GET /data/m/", dtype=np.uint8)
 _RATE = np.frombuffer(b"GET /rate/", dtype=np.uint8)
 _REC = np.frombuffer(b"recommendation request ", dtype=np.uint8)
@@ -69,7 +69,7 @@ _MS_COMMA = np.frombuffer(b" ms, ", dtype=np.uint8)
 
 @njit(cache=True, nogil=True)
 def _watch(buf: np.ndarray, b0: int, e: int) -> tuple[int, int, int, int, np.uint64]:
-    """events._watch: (outcome, minute, movie start, movie end, movie hash)."""
+    """reference._watch: (outcome, minute, movie start, movie end, movie hash)."""
     zero = np.uint64(0)
     if e - b0 < 4 or not ff.starts_with(buf, e - 4, e, _MPG):
         bad = EXTRA if ff.find_bytes(buf, b0, e, _MPG_COMMA) >= 0 else MALFORMED
@@ -87,7 +87,7 @@ def _watch(buf: np.ndarray, b0: int, e: int) -> tuple[int, int, int, int, np.uin
 
 @njit(cache=True, nogil=True)
 def _rate(buf: np.ndarray, b0: int, e: int, scale: int) -> tuple[int, int, int, int, np.uint64]:
-    """events._rate: (outcome, stars, movie start, movie end, movie hash)."""
+    """reference._rate: (outcome, stars, movie start, movie end, movie hash)."""
     zero = np.uint64(0)
     equals = ff.rfind_byte(buf, b0, e, 61)  # '='
     if equals < 0:
@@ -108,7 +108,7 @@ def _rate(buf: np.ndarray, b0: int, e: int, scale: int) -> tuple[int, int, int, 
 def _recommendation(
     buf: np.ndarray, b0: int, e: int, ascii_only: bool
 ) -> tuple[int, int, int, int, int, int]:
-    """events._recommendation: (outcome, status, latency, service end, result start, result
+    """reference._recommendation: (outcome, status, latency, service end, result start, result
     end); the service starts at b0."""
     status_at = ff.find_bytes(buf, b0, e, _STATUS)
     if status_at < 0:
@@ -152,7 +152,7 @@ def _recommendation(
 def _line(
     buf: np.ndarray, s: int, e: int, scale: int
 ) -> tuple[int, int, int, int, int, int, int, int, int, np.uint64]:
-    """events.parse_line on buf[s:e]: (outcome, time, user, value, latency, x0, x1, x2, x3,
+    """reference.parse_line on buf[s:e]: (outcome, time, user, value, latency, x0, x1, x2, x3,
     movie hash). Watch/rate: the movie is buf[x0:x1]. Recommendation: the service is
     buf[x0:x1], the result buf[x2:x3]."""
     zero = np.uint64(0)
@@ -199,7 +199,7 @@ def _line(
         b0 = r + _REC.size
         outcome, v, lat, x1, x2, x3 = _recommendation(buf, b0, e, ascii_only)
         return outcome, t, u, v, lat, b0, x1, x2, x3, zero
-    if e - r == _CREATE.size and ff.starts_with(buf, r, e, _CREATE):  # rest in events._OTHER
+    if e - r == _CREATE.size and ff.starts_with(buf, r, e, _CREATE):  # rest in reference._OTHER
         return _ACCEPT + OTHER, t, u, 0, 0, 0, 0, 0, 0, zero
     return MALFORMED, 0, 0, 0, 0, 0, 0, 0, 0, zero
 

@@ -1,12 +1,20 @@
-"""Strict patterns of SPEC section 1, used by the simulator to guarantee that a line it
-dirties really is dirt (and is not, by chance, another valid line)."""
+"""Strict patterns of SPEC sections 1 and 3, on their own: the simulator's second opinion.
+
+The simulator asks `is_valid_line` whether each line it dirtied really is dirt (and not, by
+chance, another valid line), so that its ledger counts exactly what a correct ingestion must
+reject. The patterns are written here from the SPEC text alone, sharing no code with the
+parsers (`reference`, `batch`) or with the id rules they use (`movierec.ids`), on purpose: a
+second opinion built on the parsers' code would share their mistakes, and a line that both got
+wrong would then agree with the ledger and pass every test unnoticed.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
 
-from movierec.ids import MOVIE_ID_PATTERN
+# SPEC section 3: only a-z 0-9 + _ . - *, then the release year after a '+' (or no year).
+MOVIE_ID_PATTERN = r"[a-z0-9+_.*-]*\+(?:[0-9]{4})?"
 
 _TIME = r"(?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)"
 _USER = r"(?P<user>[1-9]\d{0,9})"
