@@ -3,7 +3,9 @@
 A row holds the fetch status (ok | not_found | pending | failed), the normalised fields as
 columns (so training can read them with plain SQL), the raw answer and the retry state.
 One thread writes (`write`); any number of threads read, each on its own connection,
-which WAL lets proceed while the writer commits.
+which WAL lets proceed while the writer commits. Other processes read the settled rows
+with `read_ok` (read-only; `movierec.catalog.reader` turns them into arrays): this module
+is the one place that knows the tables and their columns.
 """
 
 from __future__ import annotations
@@ -13,17 +15,34 @@ import os
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_fixed,
+)
 
 from movierec.catalog.records import MovieRecord, UserRecord
 
-__all__ = ["FAILED", "NOT_FOUND", "OK", "PENDING", "CacheEntry", "CacheWriter", "CatalogCache"]
+__all__ = [
+    "FAILED",
+    "FIELDS",
+    "NOT_FOUND",
+    "OK",
+    "PENDING",
+    "CacheEntry",
+    "CacheReadError",
+    "CacheWriter",
+    "CatalogCache",
+    "read_ok",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +77,8 @@ CREATE TABLE IF NOT EXISTS movies (
     {_STATE_COLUMNS}
 );
 """
-_FIELDS = {
+# The columns of each kind beside its id, named as the record's fields (UserRecord.age, ...).
+FIELDS = {
     "user": ("age", "gender", "occupation"),
     "movie": (
         "title", "year", "genres", "runtime", "language", "popularity", "vote_average",
@@ -88,7 +108,7 @@ class CacheEntry:
 
 
 def _upsert_sql(kind: str) -> str:
-    columns = ("id", *_FIELDS[kind], *_STATE)
+    columns = ("id", *FIELDS[kind], *_STATE)
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
     return (
         f"INSERT INTO {_TABLES[kind]} ({', '.join(columns)}) "
@@ -106,8 +126,8 @@ _INSERT_PENDING = {
 def _field_values(entry: CacheEntry) -> list[Any]:
     record = entry.record
     if record is None:
-        return [None] * len(_FIELDS[entry.kind])
-    values = [getattr(record, name) for name in _FIELDS[entry.kind]]
+        return [None] * len(FIELDS[entry.kind])
+    values = [getattr(record, name) for name in FIELDS[entry.kind]]
     if isinstance(record, MovieRecord):
         values[2] = orjson.dumps(list(record.genres)).decode()
         values[10] = None if record.adult is None else int(record.adult)
@@ -118,6 +138,34 @@ def _row(entry: CacheEntry) -> list[Any]:
     problems = orjson.dumps(entry.problems).decode() if entry.problems else None
     state = [entry.status, problems, entry.raw, entry.fetched_at, entry.attempts, entry.rounds]
     return [entry.key, *_field_values(entry), *state, entry.next_retry, entry.last_error]
+
+
+class CacheReadError(RuntimeError):
+    """The cache file cannot be read: not SQLite, another schema, or a read failed."""
+
+
+def read_ok(path: Path, kind: str, fields: Sequence[str]) -> list[tuple[Any, ...]]:
+    """(id, *fields) of every id of `kind` whose status is ok, in id order, read through a
+    read-only connection (safe beside a writer in another process). No file: no rows."""
+    unknown = [name for name in fields if name not in FIELDS[kind]]
+    if unknown:
+        raise ValueError(f"the catalogue stores no {kind} field {', '.join(unknown)}")
+    if not path.exists():
+        return []
+    sql = f"SELECT id, {', '.join(fields)} FROM {_TABLES[kind]} WHERE status = ? ORDER BY id"
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                raise CacheReadError(
+                    f"{path}: not a catalogue cache of schema {SCHEMA_VERSION} (found {version})"
+                )
+            return conn.execute(sql, (OK,)).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        raise CacheReadError(f"{path}: cannot read the catalogue cache: {error}") from error
 
 
 class CatalogCache:
@@ -194,7 +242,7 @@ class CatalogCache:
 
     def read(self, kind: str, key: int | str) -> UserRecord | MovieRecord | None:
         """The record of an id whose status is ok, else None."""
-        names = _FIELDS[kind]
+        names = FIELDS[kind]
         sql = f"SELECT {', '.join(names)} FROM {_TABLES[kind]} WHERE id = ? AND status = ?"
         row = self._reader().execute(sql, (key, OK)).fetchone()
         if row is None:
@@ -282,15 +330,27 @@ class CacheWriter:
                     item.set()
 
     def _store(self, pending: list[tuple[str, list[int | str]]], entries: list[CacheEntry]) -> bool:
-        for attempt in range(3):
-            try:
-                for kind, keys in pending:
-                    self._cache.add_pending(kind, keys)
-                self._cache.write(entries)
-                return True
-            except sqlite3.Error:
-                # Never fatal: the state is in memory, and a lost row is fetched again later.
-                log.exception("catalogue cache: write failed (try %d of 3)", attempt + 1)
-                self._on_error()
-                time.sleep(0.2)
-        return False
+        # Never fatal: the state is in memory, and a lost row is fetched again later.
+        retrying = Retrying(
+            stop=stop_after_attempt(3),
+            wait=wait_fixed(0.2),
+            retry=retry_if_exception_type(sqlite3.Error),
+            after=self._write_failed,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    for kind, keys in pending:
+                        self._cache.add_pending(kind, keys)
+                    self._cache.write(entries)
+        except sqlite3.Error:
+            return False
+        return True
+
+    def _write_failed(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        log.error(
+            "catalogue cache: write failed (try %d of 3)", state.attempt_number, exc_info=error
+        )
+        self._on_error()

@@ -1,29 +1,84 @@
 """The catalogue as arrays: what the site's API said about users and movies, read from the
 catalogue's cache (SQLite, written by ingestion) for training, evaluation and serving.
+This is the one reader of the cache outside the catalogue client; the tables and their
+columns belong to `movierec.catalog.cache`.
 
-Codes are the same everywhere: gender 0 = M, 1 = F, -1 unknown; occupation = its index in
-`movierec.vocab.OCCUPATIONS`, -1 unknown; genres as a bit mask over `movierec.vocab.GENRES`.
+Only ids the API answered (status ok) are read, in id order. Codes are the same everywhere:
+gender 0 = M, 1 = F, -1 unknown; occupation = its index in `movierec.vocab.OCCUPATIONS`,
+-1 unknown; age -1 unknown; genres as a bit mask over `movierec.vocab.GENRES` (0: none
+known, names outside the vocabulary ignored); year and runtime 0 unknown.
+A missing file is an empty catalogue; a file that cannot be read raises `CacheReadError`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import orjson
 
-from movierec.vocab import GENRES, OCCUPATIONS
+from movierec.catalog.cache import CacheReadError, read_ok
+from movierec.vocab import GENDERS, GENRES, OCCUPATIONS
 
-GENDER_CODE = {"M": 0, "F": 1}
+__all__ = [
+    "GENDER_CODE",
+    "OCCUPATION_CODE",
+    "CacheReadError",
+    "Catalogue",
+    "CatalogueUsers",
+    "genre_mask",
+    "occupation_code",
+]
+
+GENDER_CODE = {name: i for i, name in enumerate(GENDERS)}
 OCCUPATION_CODE = {name.lower(): i for i, name in enumerate(OCCUPATIONS)}
 _GENRE_BIT = {name: 1 << i for i, (_, name) in enumerate(GENRES)}
 
 
 def occupation_code(name: str | None) -> int:
     return OCCUPATION_CODE.get((name or "").lower(), -1)
+
+
+def genre_mask(text: str | None) -> int:
+    """The bit mask of genre names stored as a JSON list; 0 when none can be read."""
+    if not text:
+        return 0
+    try:
+        names = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return 0
+    if not isinstance(names, list):
+        return 0
+    # A set: a name listed twice is still one bit (summed twice it would be another genre's).
+    return sum(_GENRE_BIT.get(name, 0) for name in {n for n in names if isinstance(n, str)})
+
+
+@dataclass(frozen=True)
+class CatalogueUsers:
+    """The users the API answered for, as arrays sorted by id."""
+
+    ids: np.ndarray  # int64
+    age: np.ndarray  # int16
+    gender: np.ndarray  # int8
+    occupation: np.ndarray  # int8
+
+    @classmethod
+    def load(cls, path: Path) -> CatalogueUsers:
+        rows = read_ok(path, "user", ("age", "gender", "occupation"))
+        return cls(
+            ids=np.array([r[0] for r in rows], np.int64),
+            age=np.array([-1 if r[1] is None else r[1] for r in rows], np.int16),
+            gender=_coded([r[2] for r in rows], lambda name: GENDER_CODE.get(name, -1)),
+            occupation=_coded([r[3] for r in rows], occupation_code),
+        )
+
+
+def _coded(values: list[str | None], code: Callable[[str | None], int]) -> np.ndarray:
+    # A few distinct names among up to millions of users: code each name once.
+    codes = {name: code(name) for name in set(values)}
+    return np.array([codes[name] for name in values], np.int8)
 
 
 @dataclass
@@ -41,34 +96,15 @@ class Catalogue:
 
     @classmethod
     def load(cls, path: Path) -> Catalogue:
-        users: list[tuple] = []
-        movies: list[tuple] = []
-        if path.exists():
-            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
-                users = con.execute(
-                    "SELECT id, age, gender, occupation FROM users WHERE status = 'ok'"
-                ).fetchall()
-                movies = con.execute(
-                    "SELECT id, genres, year, runtime FROM movies WHERE status = 'ok'"
-                ).fetchall()
-        users.sort()
+        users = CatalogueUsers.load(path)
+        movies = read_ok(path, "movie", ("genres", "year", "runtime"))
         return cls(
-            user_ids=np.array([u[0] for u in users], dtype=np.int64),
-            user_age=np.array([u[1] if u[1] is not None else -1 for u in users], np.int16),
-            user_gender=np.array([GENDER_CODE.get(u[2], -1) for u in users], np.int8),
-            user_occupation=np.array([occupation_code(u[3]) for u in users], np.int8),
+            user_ids=users.ids,
+            user_age=users.age,
+            user_gender=users.gender,
+            user_occupation=users.occupation,
             movie_ids=np.array([m[0] for m in movies], dtype=object),
-            movie_genres=np.array([_genre_mask(m[1]) for m in movies], np.int64),
+            movie_genres=np.array([genre_mask(m[1]) for m in movies], np.int64),
             movie_year=np.array([m[2] or 0 for m in movies], np.int16),
             movie_runtime=np.array([m[3] or 0 for m in movies], np.int32),
         )
-
-
-def _genre_mask(text: str | None) -> int:
-    if not text:
-        return 0
-    try:
-        names = json.loads(text)
-    except ValueError:
-        return 0
-    return sum(_GENRE_BIT.get(name, 0) for name in names if isinstance(name, str))

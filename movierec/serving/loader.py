@@ -5,22 +5,17 @@ production names another version."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import sqlite3
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
+from movierec.catalog.reader import CacheReadError, CatalogueUsers
 from movierec.serving.app import RecommendationService
 from movierec.serving.snapshot import Demographics, build
-from movierec.vocab import OCCUPATIONS
 
 log = logging.getLogger("movierec.serving")
-_OCCUPATION = {name.lower(): i for i, name in enumerate(OCCUPATIONS)}
 
 
 class ModelLoader:
@@ -104,18 +99,10 @@ class ModelLoader:
         if not self.catalogue.exists():
             return
         try:
-            uri = f"file:{self.catalogue}?mode=ro"
-            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5)) as con:
-                rows = con.execute(
-                    "SELECT id, age, gender, occupation FROM users WHERE status = 'ok' ORDER BY id"
-                ).fetchall()
-        except sqlite3.Error as error:
-            log.warning("catalogue unreadable: %s", error)
+            users = CatalogueUsers.load(self.catalogue)
+        except CacheReadError as error:
+            log.warning("catalogue unreadable (keeping the demographics known before): %s", error)
             return
-        genders = {"M": 0, "F": 1}
         self.service.demographics = Demographics(
-            user_ids=np.array([r[0] for r in rows], np.int64),
-            age=np.array([r[1] if r[1] is not None else -1 for r in rows], np.int16),
-            gender=np.array([genders.get(r[2], -1) for r in rows], np.int8),
-            occupation=np.array([_OCCUPATION.get((r[3] or "").lower(), -1) for r in rows], np.int8),
+            user_ids=users.ids, age=users.age, gender=users.gender, occupation=users.occupation
         )

@@ -105,3 +105,24 @@ def test_readers_in_other_threads_while_one_writes(tmp_path: Path) -> None:
     assert sum(stored) == 2000
     assert cache.read("user", 2000) == UserRecord(2000, 30, "M", "artist")
     cache.close()
+
+
+def test_a_write_that_keeps_failing_is_tried_three_times_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite"
+    cache = CatalogCache(path)
+    other = sqlite3.connect(path)
+    other.execute("DROP TABLE users")  # a real failure: the table is gone
+    other.close()
+    stored: list[int] = []
+    errors: list[None] = []
+    writer = CacheWriter(
+        cache, lambda entries: stored.append(len(entries)), lambda: errors.append(None)
+    )
+    writer.put(CacheEntry("user", 1, OK, UserRecord(1, 30, "M", "artist")))
+    assert writer.flush(10.0)
+    assert len(errors) == 3 and stored == []  # three tries, then given up, never stored
+    writer.put(CacheEntry("movie", "up+2009", NOT_FOUND))  # the writer lives on
+    assert writer.flush(10.0)
+    assert stored == [1] and len(errors) == 3
+    writer.close()
+    cache.close()
