@@ -7,6 +7,7 @@ import sys
 
 from movierec import __version__
 from movierec import run as run_role
+from movierec.config import ConfigError, from_args
 from movierec.ingest import cli as ingest_cli
 from movierec.serving import cli as serving_cli
 from movierec.training import cli as training_cli
@@ -26,8 +27,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse, validate the command's settings (exit 2 naming every bad value), run it."""
     args = build_parser().parse_args(argv)
-    return int(args.handler(args) or 0)
+    try:
+        settings = from_args(args)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"movierec {args.command}: {problem}", file=sys.stderr)
+        return 2
+    return int(args.handler(settings) or 0)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ few simulated days (its users calling our service), movierec ingests the new log
 trains, registers a new production model, and the service swaps to it while following the
 log for fresh lists. The first round has no model yet (the site logs the failed calls);
 the ledger's online figure shows, day by day, what each model did for the site's users.
+
+The run's folder is marked as one (MARKER) when the run creates it. A later run in the same
+folder removes only what a run creates there (RUN_ENTRIES); a folder that exists without
+the marker and is not empty is refused, untouched: `--dir ~` must never cost a home.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ import argparse
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
+from pydantic import Field
 
-from movierec.evaluation.pipeline import evaluate_registry, write_report
+from movierec.config import Settings, add_options
+from movierec.evaluation.pipeline import EvaluateConfig, evaluate_registry, write_report
 from movierec.http.server import HTTPServer, ServerThread
 from movierec.ingest.runner import IngestConfig, Ingestor
 from movierec.progress import Progress
@@ -29,35 +36,113 @@ from movierec.serving.loader import ModelLoader
 from movierec.store.events import EventStore
 from movierec.stream import open_sink
 from movierec.training.pipeline import TrainConfig, train
-from movierec_sim import cli as sim_cli
 from movierec_sim.api import SiteApiServer
 from movierec_sim.engine import SimConfig, Simulation
 from movierec_sim.faults import FaultConfig
 from movierec_sim.world import World, WorldConfig
 
+MARKER = ".movierec-run"
+RUN_ENTRIES = (
+    "log",
+    "store",
+    "models",
+    "answers",
+    "ledger.json",
+    "quality.json",
+    "offline.json",
+    "offline.html",
+)
+SWAP_TIMEOUT = 300.0  # seconds the service may take to serve a newly trained model
+
+
+class RunConfig(Settings):
+    """`movierec run`'s settings (flags, MOVIEREC_RUN_* variables, [run] of the file)."""
+
+    component: ClassVar[str] = "run"
+
+    world: WorldConfig = Field(default_factory=WorldConfig, description="the simulated world")
+    days: float = Field(21.0, gt=0, description="simulated days in all")
+    rounds: int = Field(3, ge=1, description="simulate-ingest-train rounds")
+    dir: Path = Field(
+        Path("data"), description="where everything is kept: a new folder or a previous run's"
+    )
+    faults: float = Field(0.01, ge=0, le=1, description="share of dirty log lines")
+    api_port: int = Field(
+        8080, ge=0, le=65535, description="the site's user/movie API (0: any free port)"
+    )
+    service_port: int = Field(
+        8082, ge=0, le=65535, description="our recommendation service (0: any free port)"
+    )
+    budget: float = Field(30.0, ge=0, description="seconds of model search a round")
+    quiet: bool = Field(False, description="no progress lines")
+
+
+class RunDirError(Exception):
+    """The --dir cannot be used without touching what is not a run's."""
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="the whole system on this machine, end to end")
-    sim_cli.add_world_options(p)
-    p.add_argument("--days", type=float, default=21.0, help="simulated days in all")
-    p.add_argument("--rounds", type=int, default=3, help="simulate-ingest-train rounds")
-    p.add_argument("--dir", type=Path, default=Path("data"), help="where everything is kept")
-    p.add_argument("--faults", type=float, default=0.01, help="share of dirty log lines")
-    p.add_argument("--api-port", type=int, default=8080, help="the site's user/movie API")
-    p.add_argument("--service-port", type=int, default=8082, help="our recommendation service")
-    p.add_argument("--budget", type=float, default=30.0, help="seconds of model search a round")
-    p.add_argument("--quiet", action="store_true")
+    add_options(p, RunConfig)
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    root: Path = args.dir
-    if root.exists():
-        shutil.rmtree(root)  # each run simulates a fresh site
-    root.mkdir(parents=True)
-    world = World(WorldConfig(users=args.users, movies=args.movies, seed=args.seed))
+def run(config: RunConfig) -> int:
+    try:
+        prepare_run_dir(config.dir)
+        summary = _run(config, config.dir)
+    except RunDirError as error:
+        print(f"movierec run: {error}", file=sys.stderr)
+        return 2
+    except TimeoutError as error:
+        print(f"movierec run: {error}", file=sys.stderr)
+        return 1
+    sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def prepare_run_dir(root: Path) -> None:
+    """Make root ready for a fresh run: create it with the marker, or clear what a previous
+    run left in it (RUN_ENTRIES only). Anything else is refused with nothing deleted."""
+    marker = root / MARKER
+    if root.exists() or root.is_symlink():
+        if not root.is_dir():
+            raise RunDirError(f"--dir {root} exists and is not a folder")
+        if _is_run_marker(marker):
+            for name in RUN_ENTRIES:
+                _remove(root / name)
+            return
+        held = sorted(entry.name for entry in root.iterdir())
+        if held:
+            shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+            raise RunDirError(
+                f"--dir {root} already holds files that no run made ({shown}; there is no "
+                f"{MARKER} marker), so it was left as it is: choose a new or empty folder"
+            )
+    root.mkdir(parents=True, exist_ok=True)
+    marker.write_bytes(orjson.dumps({"made_by": "movierec run", "entries": list(RUN_ENTRIES)}))
+
+
+def _is_run_marker(marker: Path) -> bool:
+    if marker.is_symlink() or not marker.is_file():
+        return False
+    try:
+        return orjson.loads(marker.read_bytes()).get("made_by") == "movierec run"
+    except (orjson.JSONDecodeError, AttributeError):
+        return False
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()  # a link is removed, never what it points to
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def _run(config: RunConfig, root: Path) -> dict[str, Any]:
+    world = World(config.world)
     log, store, models = f"file://{root / 'log'}", root / "store", root / "models"
-    show = not args.quiet
+    show = not config.quiet
     service = RecommendationService(models, root / "answers", sample=1.0)
     loader = ModelLoader(
         service, poll=0.5, catalogue=EventStore(store).catalog_path, catalogue_every=5.0
@@ -65,40 +150,46 @@ def run(args: argparse.Namespace) -> int:
     freshness = Freshness(service, log)
     loader.on_install.append(freshness.model_changed)
     summary: dict[str, Any] = {"dir": str(root), "rounds": []}
+    quality: dict[str, Any] = {}
     with (
-        SiteApiServer(world, port=args.api_port) as api,
-        ServerThread(HTTPServer(service.handle, port=args.service_port)) as server,
+        SiteApiServer(world, port=config.api_port) as api,
+        ServerThread(HTTPServer(service.handle, port=config.service_port)) as server,
     ):
         loader.start()
         freshness.start()
         sink = open_sink(log)
-        config = SimConfig(
-            seed=args.seed,
+        sim_config = SimConfig(
+            seed=config.world.seed,
             service=f"http://127.0.0.1:{server.port}",
-            faults=FaultConfig.build(args.faults),
+            faults=FaultConfig.build(config.faults),
         )
-        sim = Simulation(world, config, sink, progress=Progress("simulate", enabled=show))
+        sim = Simulation(world, sim_config, sink, progress=Progress("simulate", enabled=show))
         try:
-            for _ in range(args.rounds):
-                sim.advance(args.days / args.rounds)
+            for _ in range(config.rounds):
+                sim.advance(config.days / config.rounds)
                 quality = Ingestor(
                     IngestConfig(source=log, store=str(store), api=api.url),
                     progress=Progress("ingest", enabled=show),
                 ).run()
                 trained = train(
                     TrainConfig(
-                        store=str(store), models_dir=str(models), budget_seconds=args.budget
+                        store=str(store), models_dir=str(models), budget_seconds=config.budget
                     ),
                     Progress("train", enabled=show),
                 )
-                _wait_for(lambda t=trained: _serving(service) == t["production"])
+                production = trained["production"]
+                wait_for(
+                    lambda v=production: _serving(service) == v,
+                    f"the service to serve the new production model {production}",
+                    SWAP_TIMEOUT,
+                )
                 summary["rounds"].append(
                     {
                         "simulated_days": round(sim.t / 86_400, 2),
                         "lines": sim.ledger.lines,
                         "stored": quality["stored"],
                         "rejected": sum(quality["rejected"].values()),
-                        "production": trained["production"],
+                        "production": production,
                         "reason": trained["reason"],
                     }
                 )
@@ -111,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     ledger = sim.ledger_json()
     (root / "ledger.json").write_bytes(orjson.dumps(ledger, option=orjson.OPT_INDENT_2))
     (root / "quality.json").write_bytes(orjson.dumps(quality, option=orjson.OPT_INDENT_2))
-    offline = evaluate_registry(str(store), str(models))
+    offline = evaluate_registry(EvaluateConfig(store=str(store), models_dir=str(models)))
     page = write_report(offline, root / "offline.json")
     summary["online"] = ledger["online"]["by_day"]
     summary["offline"] = {m: round(r["ndcg@20"], 4) for m, r in offline["models"].items()}
@@ -119,15 +210,17 @@ def run(args: argparse.Namespace) -> int:
         *(str(root / n) for n in ("ledger.json", "quality.json", "offline.json")),
         str(page),
     ]
-    sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
-    return 0
+    return summary
 
 
 def _serving(service: RecommendationService) -> str | None:
     return service.snapshot.version if service.snapshot is not None else None
 
 
-def _wait_for(condition: Any, timeout: float = 300.0) -> None:
+def wait_for(condition: Callable[[], bool], what: str, timeout: float, poll: float = 0.2) -> None:
+    """Return once condition() holds; TimeoutError naming `what` once `timeout` s pass."""
     deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"gave up waiting for {what} after {timeout:g} s")
+        time.sleep(poll)

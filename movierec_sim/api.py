@@ -13,11 +13,9 @@ seeded RNG and counted, so a run's dirt is reproducible and the ledger can repor
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 import time
-from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -31,6 +29,7 @@ from movierec.http.server import (
     ServerThread,
     run_forever,
 )
+from movierec_sim.config import ApiFaults
 
 __all__ = ["ApiFaults", "SiteApiServer", "World", "serve_api"]
 
@@ -56,65 +55,6 @@ class World(Protocol):
     def user_json(self, user_id: int) -> dict[str, Any] | None: ...
 
     def movie_json(self, movie_id: str) -> dict[str, Any] | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ApiFaults:
-    """Fault switches; all off by default. Shares are probabilities per API request."""
-
-    # Added latency: latency_ms + uniform(0, latency_jitter_ms), on latency_share of requests.
-    latency_ms: float = 0.0
-    latency_jitter_ms: float = 0.0
-    latency_share: float = 1.0
-    # 5xx answers, status drawn uniformly from error_statuses.
-    error_share: float = 0.0
-    error_statuses: tuple[int, ...] = (500, 502, 503)
-    # Requests never answered; after hang_max_s the connection is dropped to free resources.
-    hang_share: float = 0.0
-    hang_max_s: float = 30.0
-    # Found entities answered with some fields missing, or set to null.
-    missing_share: float = 0.0
-    null_share: float = 0.0
-    # Token bucket over all clients; 0 = unlimited. Burst 0 = one second's worth.
-    rate_limit_rps: float = 0.0
-    rate_limit_burst: float = 0.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("latency_share", "error_share", "hang_share", "missing_share", "null_share"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be within [0, 1], got {value!r}")
-        for name in ("latency_ms", "latency_jitter_ms", "hang_max_s", "rate_limit_rps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
-        if self.rate_limit_burst < 0:
-            raise ValueError("rate_limit_burst must not be negative")
-        if not self.error_statuses or not all(500 <= s <= 599 for s in self.error_statuses):
-            raise ValueError("error_statuses must be a non-empty list of 5xx codes")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "error_statuses": list(self.error_statuses)}
-
-    def updated(self, changes: Mapping[str, Any]) -> ApiFaults:
-        """A copy with `changes` applied, type-checked (for JSON from the control endpoint)."""
-        fields = {f.name: f for f in dataclasses.fields(self)}
-        clean: dict[str, Any] = {}
-        for name, value in changes.items():
-            if name not in fields:
-                raise ValueError(f"unknown fault setting {name!r}")
-            if name == "error_statuses":
-                if not isinstance(value, list | tuple) or any(type(v) is not int for v in value):
-                    raise ValueError("error_statuses must be a list of integers")
-                clean[name] = tuple(value)
-                continue
-            if name == "seed":
-                if type(value) is not int:
-                    raise ValueError("seed must be an integer")
-            elif type(value) not in (int, float):
-                raise ValueError(f"{name} must be a number")
-            clean[name] = value
-        return dataclasses.replace(self, **clean)
 
 
 class _FaultState:
@@ -206,7 +146,7 @@ class SiteApiServer:
         """Replace the faults (or change some fields); reseeds the RNG and refills the bucket."""
         new = faults if faults is not None else self.faults
         if changes:
-            new = dataclasses.replace(new, **changes)
+            new = new.updated(changes)
         self._state = _FaultState(new)
         return new
 

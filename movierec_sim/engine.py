@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 
 import numpy as np
 
@@ -18,11 +16,11 @@ from movierec.logformat.writer import (
 )
 from movierec.stream.base import Sink
 from movierec_sim import behaviour as bh
+from movierec_sim.config import SimConfig
 from movierec_sim.faults import (
     RATE,
     RECOMMENDATION,
     WATCH,
-    FaultConfig,
     FaultMaker,
 )
 from movierec_sim.ledger import Ledger
@@ -31,40 +29,8 @@ from movierec_sim.oracle import Oracle
 from movierec_sim.population import DAY, Population
 from movierec_sim.recclient import CallOutcome, RecommendationClient
 from movierec_sim.requests import InvalidRequests
-from movierec_sim.world import DEFAULT_START, World
+from movierec_sim.world import World
 from movierec_sim.writer import LogWriter
-
-
-@dataclass(frozen=True, slots=True)
-class SimConfig:
-    seed: int = 0
-    events: int | None = None  # stop after this many lines
-    days: float | None = None  # or after this many simulated days
-    start: datetime = DEFAULT_START
-    speed: float = 0.0  # simulated seconds per real second; 0 = as fast as possible
-    tick_seconds: int | None = None  # None: from speed and the world's visit rate
-    service: str = "http://127.0.0.1:8082"
-    timeout: float = 0.6
-    concurrency: int = 64
-    rating_scale: int = 5
-    result_separator: str = ", "
-    oracle_share: float | None = None  # None: all visits on small catalogues, fewer on big
-    request_faults: float = 0.0
-    faults: FaultConfig = field(default_factory=FaultConfig)
-
-    def __post_init__(self) -> None:
-        if self.events is not None and self.events < 0:
-            raise ValueError("events must be >= 0")
-        if self.days is not None and self.days <= 0:
-            raise ValueError("days must be > 0")
-        if self.speed < 0:
-            raise ValueError("speed must be >= 0 (0: as fast as possible)")
-        if self.tick_seconds is not None and not 1 <= self.tick_seconds <= 3600:
-            raise ValueError("tick_seconds must be within 1..3600")
-        if self.rating_scale not in (5, 10):
-            raise ValueError("rating_scale is 5 or 10")
-        if self.result_separator not in (", ", ","):
-            raise ValueError("result_separator is ', ' or ','")
 
 
 class Simulation:
@@ -105,11 +71,7 @@ class Simulation:
         self.oracle_share = share
         self.online = OnlineTally()
         self.ledger = Ledger(settings=_settings(config, self.behaviour, share))
-        self.ledger.world = {
-            "users": world.n_users,
-            "movies": world.n_movies,
-            "seed": world.config.seed,
-        }
+        self.ledger.world = world.config.model_dump()  # all `movierec site` needs
         self.writer = LogWriter(
             world, sink, self.faults, self.rng_faults, self.ledger, self.tick, config.events
         )
@@ -363,7 +325,7 @@ def _settings(config: SimConfig, behaviour: bh.Behaviour, oracle_share: float) -
         "speed": config.speed,
         "tick_seconds": config.tick_seconds or "auto",
         "service": config.service,
-        "timeout_ms": round(config.timeout * 1000),
+        "timeout_ms": config.timeout_ms,
         "rating_scale": config.rating_scale,
         "result_separator": config.result_separator,
         "faults": dict(config.faults.shares),

@@ -11,10 +11,12 @@ import random
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field, field_validator, model_validator
 
+from movierec.config import SettingsGroup
 from movierec.ids import is_movie_id
 from movierec.logformat import strict as spec
 from movierec.logformat.writer import format_seconds, format_with_fraction
@@ -56,20 +58,25 @@ _INVALID_BYTES = bytes(
 _STRAY = string.ascii_uppercase + " "
 
 
-@dataclass(frozen=True, slots=True)
-class FaultConfig:
+class FaultConfig(SettingsGroup):
     """Share of all lines made dirty, per kind of dirt."""
 
-    shares: Mapping[str, float] = field(default_factory=dict)
+    shares: Mapping[str, float] = Field(
+        default_factory=dict, description="share of all lines per kind of dirt"
+    )
 
-    def __post_init__(self) -> None:
-        for kind, share in self.shares.items():
-            if kind not in FAULT_KINDS:
-                raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
-            if not 0.0 <= share <= 1.0:
-                raise ValueError(f"fault share for {kind} must be within 0..1, got {share}")
+    @field_validator("shares")
+    @classmethod
+    def _known_kinds(cls, shares: Mapping[str, float]) -> Mapping[str, float]:
+        for kind, share in shares.items():
+            check_fault(kind, share)
+        return shares
+
+    @model_validator(mode="after")
+    def _at_most_every_line(self) -> FaultConfig:
         if self.total > 1.0:
             raise ValueError(f"fault shares add up to {self.total:.3f}, more than every line")
+        return self
 
     @classmethod
     def build(cls, total: float = 0.0, overrides: Mapping[str, float] | None = None) -> FaultConfig:
@@ -78,11 +85,19 @@ class FaultConfig:
             raise ValueError(f"--faults must be within 0..1, got {total}")
         shares = dict.fromkeys(FAULT_KINDS, total / len(FAULT_KINDS))
         shares.update(overrides or {})
-        return cls({k: v for k, v in shares.items() if v > 0})
+        return cls(shares={k: v for k, v in shares.items() if v > 0})
 
     @property
     def total(self) -> float:
         return float(sum(self.shares.values()))
+
+
+def check_fault(kind: str, share: float) -> None:
+    """ValueError unless kind is a kind of dirt and share a share of lines."""
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"fault share for {kind} must be within 0..1, got {share}")
 
 
 @dataclass(slots=True)

@@ -7,11 +7,12 @@ oracle and the simulated users read them, movierec never does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+from pydantic import Field
 
+from movierec.config import SettingsGroup
 from movierec.vocab import (
     AGE_GROUPS,
     GENDERS,
@@ -26,30 +27,29 @@ from movierec_sim.titles import generate_titles
 DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class WorldConfig:
-    users: int = 2000
-    movies: int = 500
-    seed: int = 0
-    factors: int = 16
-    # Share of users/movies present on day 0; the rest join/are released over the horizon.
-    initial_user_share: float = 0.8
-    initial_movie_share: float = 0.95
-    user_join_days: float = 60.0
-    movie_release_days: float = 90.0
-    # Mean visits a day of an average user; activity is heavy-tailed (lognormal) around it.
-    mean_visits_per_day: float = 0.6
-    activity_sigma: float = 1.0
-    popularity_sigma: float = 1.3
-    taste_noise: float = 0.7
+class WorldConfig(SettingsGroup):
+    """The world's size, seed and shape; the world options of `simulate`, `site` and `run`."""
 
-    def __post_init__(self) -> None:
-        if not 1 <= self.users <= 10_000_000:
-            raise ValueError(f"users must be 1..10,000,000, got {self.users}")
-        if not 1 <= self.movies <= 200_000:
-            raise ValueError(f"movies must be 1..200,000, got {self.movies}")
-        if self.factors < 2:
-            raise ValueError("factors must be at least 2")
+    users: int = Field(2000, ge=1, le=10_000_000, description="users in the world")
+    movies: int = Field(500, ge=1, le=200_000, description="movies in the world")
+    seed: int = Field(0, description="seed of the world and its users")
+    factors: int = Field(16, ge=2, description="latent taste factors")
+    initial_user_share: float = Field(
+        0.8, ge=0, le=1, description="share of users present on day 0 (the rest join later)"
+    )
+    initial_movie_share: float = Field(
+        0.95, ge=0, le=1, description="share of movies out on day 0 (the rest come out later)"
+    )
+    user_join_days: float = Field(60.0, gt=0, description="days over which later users join")
+    movie_release_days: float = Field(
+        90.0, gt=0, description="days over which later movies come out"
+    )
+    mean_visits_per_day: float = Field(
+        0.6, gt=0, description="visits a day of an average user (heavy-tailed around it)"
+    )
+    activity_sigma: float = Field(1.0, ge=0, description="lognormal spread of user activity")
+    popularity_sigma: float = Field(1.3, ge=0, description="lognormal spread of popularity")
+    taste_noise: float = Field(0.7, ge=0, description="personal taste beyond demographics")
 
 
 class World:

@@ -5,11 +5,13 @@ registered artifacts learned from everything, so judging them directly would lea
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
+from pydantic import Field
 
 from movierec.catalog.reader import Catalogue
+from movierec.config import Settings, option
 from movierec.evaluation.offline import evaluate
 from movierec.evaluation.report_html import render
 from movierec.evaluation.split import cut_at_share, holdout
@@ -23,18 +25,31 @@ from movierec.times import iso
 METRIC = "ndcg@20"
 
 
-def evaluate_registry(
-    store_dir: str, models_dir: str, train_share: float = 0.8, seed: int = 0
-) -> dict[str, Any]:
-    store, registry = EventStore(store_dir), Registry(models_dir)
+class EvaluateConfig(Settings):
+    """`movierec evaluate`'s settings (MOVIEREC_EVALUATE_* variables, [evaluate] of the file)."""
+
+    component: ClassVar[str] = "evaluate"
+
+    store: str = Field(description="the event store directory")
+    models_dir: str = Field(
+        description="the model registry directory", json_schema_extra=option("models")
+    )
+    train_share: float = Field(
+        0.8, gt=0, lt=1, description="share of the time range before the test cut"
+    )
+    seed: int = Field(0, description="seed of every model's random start")
+
+
+def evaluate_registry(config: EvaluateConfig) -> dict[str, Any]:
+    store, registry = EventStore(config.store), Registry(config.models_dir)
     latest = registry.latest_by_model()
     if not latest:
-        raise ValueError(f"no models in {models_dir}: run movierec train first")
+        raise ValueError(f"no models in {config.models_dir}: run movierec train first")
     span = time_range(store)
     if span is None:
-        raise ValueError(f"the store {store_dir} holds no watch or rate events")
+        raise ValueError(f"the store {config.store} holds no watch or rate events")
     first, last = span
-    cut = cut_at_share(first, last, train_share)
+    cut = cut_at_share(first, last, config.train_share)
     production = registry.production()
     feedback = FeedbackConfig(
         **registry.provenance(production or next(iter(latest.values())))["data"].get("feedback", {})
@@ -45,7 +60,7 @@ def evaluate_registry(
     models: dict[str, Any] = {}
     for name, version in sorted(latest.items()):
         params = registry.provenance(version)["hyperparameters"]
-        result = evaluate(fit(name, params, train, seed), train, test, catalogue)
+        result = evaluate(fit(name, params, train, config.seed), train, test, catalogue)
         models[name] = {"version": version, "production": version == production, **result}
     best = max(models, key=lambda m: models[m][METRIC])
     return {

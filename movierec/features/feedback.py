@@ -10,31 +10,33 @@ they want next.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
+from pydantic import Field
 
 from movierec.catalog.reader import Catalogue
+from movierec.config import RatingScale, SettingsGroup, option
 from movierec.models.base import TrainingData
 from movierec.times import DAY_NS
 
 DEFAULT_RUNTIME = 100  # minutes, for movies the catalogue has no runtime for
 
 
-@dataclass(frozen=True, slots=True)
-class FeedbackConfig:
-    recency_half_life_days: float = 60.0
-    min_watch_share: float = 0.1
-    rating_scale: int = 5
+class FeedbackConfig(SettingsGroup):
+    """How events become confidence: the training's `feedback` settings."""
 
-    def __post_init__(self) -> None:
-        if self.recency_half_life_days <= 0:
-            raise ValueError("recency_half_life_days must be positive")
-        if not 0 < self.min_watch_share <= 1:
-            raise ValueError("min_watch_share must be within (0, 1]")
+    recency_half_life_days: float = Field(
+        60.0,
+        gt=0,
+        description="recency half-life of implicit feedback, in days",
+        json_schema_extra=option("half_life_days"),
+    )
+    min_watch_share: float = Field(
+        0.1, gt=0, le=1, description="share of a movie any watch counts for at least"
+    )
+    rating_scale: RatingScale = Field(5, description="stars on the site's rating scale")
 
 
 def build(

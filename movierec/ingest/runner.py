@@ -13,7 +13,6 @@ import io
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,11 +20,12 @@ import pyarrow as pa
 
 from movierec.catalog.client import CatalogClient
 from movierec.ingest import tables
+from movierec.ingest.config import IngestConfig
 from movierec.ingest.reader import BatchReader, Prefetcher
 from movierec.logformat.batch import ParsedBatch, parse_batch
 from movierec.logformat.reference import KIND_NAMES, REASON_CODE, REASONS, Kind
 from movierec.quality.checks import future_timestamps
-from movierec.quality.dedup import DEFAULT_WINDOW, DedupWindow, journal_path
+from movierec.quality.dedup import DedupWindow, journal_path
 from movierec.quality.drift import BatchFacts, DriftMonitor, DriftThresholds
 from movierec.store.events import Checkpoint, EventStore, atomic_write
 from movierec.stream import open_source
@@ -34,29 +34,6 @@ from movierec.stream.base import Source
 Origins = Callable[[np.ndarray], pa.Array]
 _FUTURE = REASON_CODE["future_timestamp"]
 _UNKNOWN_MOVIE = REASON_CODE["unknown_movie"]
-
-
-@dataclass(frozen=True, slots=True)
-class IngestConfig:
-    source: str
-    store: str
-    group: str = "movierec-ingest"
-    api: str | None = "http://127.0.0.1:8080"
-    follow: bool = False
-    batch_lines: int = 500_000
-    max_wait: float = 1.0  # seconds a partial batch may wait for more lines (follow)
-    rating_scale: int = 5
-    dedup_window: int = DEFAULT_WINDOW
-    catalogue_wait: float = 30.0  # end of a run: seconds the catalogue may take to fill in
-    api_rate_limit: float = 50.0
-    api_timeout: float = 2.0
-    rebuild: bool = False
-
-    def __post_init__(self) -> None:
-        if self.batch_lines < 1:
-            raise ValueError("batch_lines must be at least 1")
-        if self.rating_scale not in (5, 10):
-            raise ValueError("rating_scale is 5 or 10")
 
 
 class Ingestor:

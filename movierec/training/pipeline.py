@@ -11,15 +11,16 @@ validation score alone picks the winner, the test figures are reported.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
 
 from movierec.catalog.reader import Catalogue
+from movierec.config import Settings, option
 from movierec.evaluation.offline import evaluate
 from movierec.evaluation.split import cut_at_share, holdout
 from movierec.features.feedback import FeedbackConfig
@@ -31,27 +32,47 @@ from movierec.store.events import EventStore
 from movierec.times import iso
 from movierec.training.search import SearchResult, search
 
-DEFAULT_MODELS = ("popularity", "als", "itemknn", "coldstart")
+ModelKind = Literal["popularity", "als", "itemknn", "coldstart"]  # movierec.models.kinds.MODELS
+DEFAULT_MODELS: tuple[ModelKind, ...] = ("popularity", "als", "itemknn", "coldstart")
 BASELINE = "popularity"
 
 
-@dataclass(frozen=True, slots=True)
-class TrainConfig:
-    store: str
-    models_dir: str
-    models: tuple[str, ...] = DEFAULT_MODELS
-    metric: str = "ndcg@20"
-    budget_seconds: float = 120.0
-    train_share: float = 0.8
-    seed: int = 0
-    feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
+class TrainConfig(Settings):
+    """`movierec train`'s settings (flags, MOVIEREC_TRAIN_* variables, [train] of the file)."""
 
-    def __post_init__(self) -> None:
-        if BASELINE not in self.models:
-            raise ValueError(f"the {BASELINE} baseline must be among the models")
-        if self.budget_seconds < 0:
-            raise ValueError("budget_seconds must be >= 0")
-        cut_at_share(0, 1, self.train_share)  # validates the share
+    component: ClassVar[str] = "train"
+
+    store: str = Field(description="the event store directory")
+    models_dir: str = Field(
+        description="the model registry directory", json_schema_extra=option("models")
+    )
+    models: tuple[ModelKind, ...] = Field(
+        DEFAULT_MODELS,
+        min_length=1,
+        description=f"model kinds to train, repeated (the {BASELINE} baseline always is)",
+        json_schema_extra=option("model"),
+    )
+    metric: str = Field("ndcg@20", description="what picks the production model")
+    budget_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="seconds for the hyperparameter search",
+        json_schema_extra=option("budget"),
+    )
+    train_share: float = Field(
+        0.8, gt=0, lt=1, description="share of the time range before the test cut"
+    )
+    seed: int = Field(0, description="seed of every model's random start")
+    feedback: FeedbackConfig = Field(
+        default_factory=FeedbackConfig, description="how events become confidence"
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _with_baseline(cls, models: tuple[str, ...]) -> tuple[str, ...]:
+        # The baseline is what every other kind is judged against (and the fallback winner).
+        unique = tuple(dict.fromkeys(models))
+        return unique if BASELINE in unique else (BASELINE, *unique)
 
 
 def train(config: TrainConfig, progress: Callable[..., None] | None = None) -> dict[str, Any]:
@@ -175,7 +196,7 @@ def _provenance_base(
             "users": full.n_users,
             "items": full.n_items,
             "interactions": int(full.matrix.nnz),
-            "feedback": dataclasses.asdict(config.feedback),
+            "feedback": config.feedback.model_dump(),
         },
         "code": code_version(),
         "libraries": library_versions(),

@@ -1,0 +1,52 @@
+"""What one ingestion run reads, where it writes, and how hard it checks: `movierec ingest`'s
+settings (flags, MOVIEREC_INGEST_* variables, the [ingest] table of the config file)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, field_validator
+
+from movierec.config import RatingScale, Settings
+from movierec.quality.dedup import DEFAULT_WINDOW
+from movierec.stream import parse_stream_url
+
+
+class IngestConfig(Settings):
+    component: ClassVar[str] = "ingest"
+
+    source: str = Field(description="the event stream: file://PATH or kafka://HOST:PORT/TOPIC")
+    store: str = Field(description="the event store directory")
+    group: str = Field("movierec-ingest", min_length=1, description="Kafka consumer group")
+    api: str | None = Field(
+        "http://127.0.0.1:8080",
+        description="the site's user/movie API ('' for none: catalogue checks wait)",
+    )
+    follow: bool = Field(False, description="keep up with the live stream")
+    batch_lines: int = Field(500_000, ge=1, description="lines per batch")
+    max_wait: float = Field(
+        1.0, ge=0, description="seconds a partial batch may wait for more lines (--follow)"
+    )
+    rating_scale: RatingScale = Field(5, description="stars on the site's rating scale")
+    dedup_window: int = Field(
+        DEFAULT_WINDOW, ge=1, description="recent lines an exact duplicate is looked for among"
+    )
+    catalogue_wait: float = Field(
+        30.0, ge=0, description="seconds the catalogue may take to fill in at the end of a run"
+    )
+    api_rate_limit: float = Field(50.0, ge=0, description="API requests/s (0: no limit)")
+    api_timeout: float = Field(2.0, gt=0, description="seconds an API request may take")
+    rebuild: bool = Field(
+        False, description="forget stored events and read the stream again from the start"
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _known_stream(cls, source: str) -> str:
+        parse_stream_url(source)  # ValueError naming the accepted forms
+        return source
+
+    @field_validator("api")
+    @classmethod
+    def _empty_is_none(cls, api: str | None) -> str | None:
+        return api or None

@@ -1,0 +1,41 @@
+"""`movierec serve`'s settings (flags, MOVIEREC_SERVE_* variables, [serve] of the file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field, field_validator
+
+from movierec.config import RatingScale, Settings, option
+from movierec.stream import parse_stream_url
+
+
+class ServeConfig(Settings):
+    component: ClassVar[str] = "serve"
+
+    models_dir: Path = Field(
+        description="the model registry directory", json_schema_extra=option("models")
+    )
+    port: int = Field(8082, ge=0, le=65535, description="port to listen on (0: any free one)")
+    host: str = Field("0.0.0.0", description="address to listen on")
+    store: Path | None = Field(
+        None, description="event store whose catalogue gives new users' demographics"
+    )
+    source: str | None = Field(
+        None, description="event stream to follow for fresh lists (file://PATH, kafka://...)"
+    )
+    rating_scale: RatingScale = Field(
+        5, description="stars on the site's rating scale (of the ratings in --source)"
+    )
+    telemetry: Path | None = Field(None, description="directory for the log of answers")
+    sample: float = Field(1.0, ge=0, le=1, description="share of answers logged")
+    poll: float = Field(1.0, gt=0, description="seconds between registry checks")
+    threads: int = Field(1, ge=1, description="threads for building lists")
+
+    @field_validator("source")
+    @classmethod
+    def _known_stream(cls, source: str | None) -> str | None:
+        if source:
+            parse_stream_url(source)  # ValueError naming the accepted forms
+        return source or None
