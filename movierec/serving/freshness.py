@@ -1,7 +1,13 @@
 """Fresh lists without retraining: tail the event stream, and when a user watches or rates
 something newer than the model, recompute that user's list from their whole history (the
 model's view plus the new events) — the movie just watched leaves the list, and the rest
-moves with it. Learns of events from the stream, never from requests."""
+moves with it. Learns of events from the stream, never from requests.
+
+What counts as an event is exactly what ingestion counts (movierec/ingest/runner.py): the same
+parser on the site's rating scale, then the same check against timestamps from the future,
+on a clock that follows the stream from its start as ingestion's does. (Catalogue verdicts and
+duplicates do not matter here: only movies the model knows are used, and each movie's latest
+time is kept.)"""
 
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from movierec.stream import open_source
 log = logging.getLogger("movierec.serving")
 MAX_USERS = 200_000  # users whose recent events are remembered (least recent forgotten)
 MAX_EVENTS = 200  # recent events remembered per user
+RATING_SCALES = (5, 10)  # the site's rating scales, as ingestion accepts them
 
 
 class Freshness:
@@ -30,11 +37,15 @@ class Freshness:
         source: str,
         group: str = "movierec-serve",
         poll: float = 0.2,
+        rating_scale: int = 5,
     ) -> None:
+        if rating_scale not in RATING_SCALES:
+            raise ValueError(f"rating_scale is 5 or 10 (the site's stars), not {rating_scale!r}")
         self.service = service
         self.url = source
         self.group = group
         self.poll = poll
+        self.rating_scale = rating_scale  # a 10-star site's 7 must not read as out of range
         # user -> {movie id: latest time (ns)} of watch and rate events
         self.recent: OrderedDict[int, dict[str, int]] = OrderedDict()
         self._redo = threading.Event()  # a new model: refresh everyone remembered
@@ -72,7 +83,7 @@ class Freshness:
             source.close()
 
     def _remember(self, values: list[bytes]) -> set[int]:
-        parsed = parse_batch(values)
+        parsed = parse_batch(values, self.rating_scale)
         # The same clock as ingestion: a line days ahead of the stream is a lie, not news.
         future, self._clock = future_timestamps(parsed.time_ns, parsed.kind >= 0, self._clock)
         wanted = (parsed.kind == Kind.WATCH) | (parsed.kind == Kind.RATE)
