@@ -6,9 +6,10 @@
     catalog.wait_idle(30.0)                   # end of a bounded run: let it fill in
     catalog.close()
 
-Worker threads fetch in the background, movies before users, at a bounded rate, with
-retries; the SQLite cache means an id is fetched once across restarts. Ingestion never
-waits for the API: whatever could not be fetched stays pending or failed and is retried.
+Worker threads (`movierec.catalog.fetcher`) fetch in the background, movies before users,
+at a bounded rate, each request within its timeout, with retries; the SQLite cache means
+an id is fetched once across restarts. Ingestion never waits for the API: whatever could
+not be fetched stays pending or failed and is retried.
 """
 
 from __future__ import annotations
@@ -16,16 +17,11 @@ from __future__ import annotations
 import logging
 import operator
 import os
-import random
 import sqlite3
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote
-
-import orjson
 
 from movierec.catalog.cache import (
     FAILED,
@@ -36,9 +32,10 @@ from movierec.catalog.cache import (
     CacheWriter,
     CatalogCache,
 )
-from movierec.catalog.http import Connection, Outcome, Pacer, judge
-from movierec.catalog.records import MovieRecord, Parsed, UserRecord, Verdict
-from movierec.catalog.scheduler import KINDS, Job, Scheduler
+from movierec.catalog.fetcher import Fetcher
+from movierec.catalog.http import Connection, Deadlines
+from movierec.catalog.records import MovieRecord, UserRecord
+from movierec.catalog.scheduler import KINDS, Scheduler
 from movierec.ids import MAX_USER_ID, is_movie_id, parse_user_id
 
 __all__ = [
@@ -60,10 +57,8 @@ UNSEEN = "unseen"  # never requested
 class CatalogClient:
     """Fetches users and movies in the background into a SQLite cache; see module doc.
 
-    Retries: a timeout, connection error, 5xx, 429 or unusable answer costs an attempt
-    and comes back after an exponential, jittered backoff (Retry-After wins if longer);
-    after `max_attempts` the id is `failed` and the backoff continues from there. An
-    answer with fields missing is merged with up to `max_answers` answers in all.
+    `timeout` bounds each request as a whole (connect, send, the whole answer); retries
+    and their backoff are the fetcher's (`movierec.catalog.fetcher`).
     """
 
     def __init__(
@@ -79,27 +74,17 @@ class CatalogClient:
         burst: float | None = None,
         workers: int = 8,
         max_answers: int = 4,
-        seed: int | None = None,
     ) -> None:
         if max_attempts < 1 or max_answers < 1 or workers < 1 or timeout <= 0:
             raise ValueError("max_attempts, max_answers, workers and timeout must be positive")
         self.base_url = base_url
         self.timeout = timeout
-        self.max_attempts = max_attempts
-        # Found answers per id while fields are missing: dropped fields are the API's noise,
-        # so asking again usually fills them; a field missing every time stays None.
-        self.max_answers = max_answers
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self._rng = random.Random(seed)
         self._stats: Counter[str] = Counter()
-        self._errors: Counter[str] = Counter()
-        self._problems: Counter[str] = Counter()
-        self._stop = threading.Event()
         self._closed = False
         # Built first: a bad URL must fail before any thread or file is opened.
-        self._connections = [
-            Connection(base_url, timeout) for _ in range(workers) if base_url is not None
+        deadlines = Deadlines()
+        connections = [
+            Connection(base_url, timeout, deadlines) for _ in range(workers) if base_url is not None
         ]
         self._cache = CatalogCache(cache_path)
         self._sched = Scheduler(online=base_url is not None)
@@ -109,13 +94,21 @@ class CatalogClient:
         self._fresh_users: dict[int, UserRecord] = {}
         self._sched.load(self._cache)
         self._writes = CacheWriter(self._cache, self._stored, self._store_failed)
-        self._pacer = Pacer(rate_limit, burst, backoff_base, backoff_max, self._stop)
-        self._workers = [
-            threading.Thread(target=self._work, args=(conn,), name=f"catalog-{n}", daemon=True)
-            for n, conn in enumerate(self._connections)
-        ]
-        for thread in self._workers:
-            thread.start()
+        self._fetcher = Fetcher(
+            connections,
+            deadlines,
+            self._sched,
+            self._writes,
+            self._stats,
+            self._found,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            max_answers=max_answers,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            rate_limit=rate_limit,
+            burst=burst,
+        )
 
     # --- asking ----------------------------------------------------------------------------
 
@@ -243,10 +236,11 @@ class CatalogClient:
             out: dict[str, Any] = {kind: self._sched.counts(kind) for kind in KINDS}
             out.update(self._sched.queue_sizes())
             out.update(self._stats)
-            out["errors"] = dict(self._errors)
-            out["problems"] = dict(self._problems)
+            out["errors"] = dict(self._fetcher.errors)
+            out["problems"] = dict(self._fetcher.problems)
             # The rate in force drops below the limit after 429s, then climbs back.
-            out.update(rate=self._pacer.rate, rate_limit=self._pacer.limit, burst=self._pacer.burst)
+            pacer = self._fetcher.pacer
+            out.update(rate=pacer.rate, rate_limit=pacer.limit, burst=pacer.burst)
         return out
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -258,12 +252,7 @@ class CatalogClient:
                 return
             self._sched.closing = True
             self._cond.notify_all()
-        self._stop.set()
-        for conn in self._connections:
-            conn.abort()
-        deadline = time.monotonic() + self.timeout + 1.0
-        for thread in self._workers:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        self._fetcher.close()
         self._writes.close()
         self._closed = True
         self._cache.close()
@@ -274,88 +263,14 @@ class CatalogClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # --- workers ---------------------------------------------------------------------------
+    # --- callbacks (fetcher and writer threads) ------------------------------------------
 
-    def _work(self, conn: Connection) -> None:
-        try:
-            while (job := self._sched.take()) is not None:
-                try:
-                    outcome = self._fetch(conn, job)
-                except Exception:  # a bug must cost one attempt, not the worker
-                    log.exception("catalogue: fetching %s %s failed", job.kind, job.key)
-                    outcome = Outcome.retry("internal")
-                with self._cond:
-                    self._settle(job, outcome)
-                    self._cond.notify_all()
-        finally:
-            conn.close()
-
-    def _fetch(self, conn: Connection, job: Job) -> Outcome:
-        waited = self._pacer.acquire()
-        if waited is None:
-            return Outcome.stopped()
-        path = f"/movie/{quote(str(job.key), safe='+*')}" if job.kind == "movie" else None
-        reply = conn.get(path or f"/user/{job.key}")
-        with self._cond:
-            self._stats["requests"] += 1
-            if waited > 0:
-                self._stats["rate_limited_waits"] += 1
-                self._stats["rate_wait_ms"] += round(waited * 1000)
-        if reply.status == 0 and self._stop.is_set():
-            return Outcome.stopped()
-        if reply.error == "stale":
-            with self._cond:
-                self._stats["reconnects"] += 1
-        return judge(reply, job.kind, job.key, self._pacer)
-
-    def _settle(self, job: Job, outcome: Outcome) -> None:
-        """Act on one fetch result (under the lock)."""
-        sched = self._sched
-        sched.in_flight -= 1
-        if outcome.verdict is None:  # stopped, or a free retry after a stale connection
-            if not self._stop.is_set():
-                sched.push_ready(job, front=True)
-            return
-        job.total += 1
-        if outcome.verdict is Verdict.FOUND and outcome.data is not None:
-            parsed = job.absorb(outcome.data)
-            if parsed.problems:
-                self._stats["incomplete_answers"] += 1
-            if parsed.complete or job.answers >= self.max_answers:
-                self._finish_found(job, parsed)
-            else:
-                self._stats["refetches"] += 1
-                sched.push_ready(job)
-            return
-        if outcome.verdict is Verdict.NOT_FOUND:
-            if job.partial is not None:  # it was found before: keep what it said
-                self._finish_found(job, job.parsed())
-            else:
-                sched.settle(job, NOT_FOUND)
-                self._persist(job, NOT_FOUND, answer=outcome.data)
-            return
-        self._retry(job, outcome)
-
-    def _retry(self, job: Job, outcome: Outcome) -> None:
-        self._errors[outcome.error] += 1
-        job.attempts += 1
-        job.last_error = outcome.error
-        if job.attempts < self.max_attempts:
-            self._stats["retries"] += 1
-            delay = max(self._backoff(job.attempts - 1), outcome.retry_after or 0.0)
-            self._sched.push_delayed(job, min(delay, self.backoff_max))
-            return
-        if job.partial is not None:  # the id exists; its fields are as complete as they got
-            self._finish_found(job, job.parsed())
-            return
-        # The round failed: the same exponential backoff continues, but the id is released
-        # (wait_idle stops waiting for it) and a sweep retries it when due.
-        job.rounds += 1
-        job.attempts = 0
-        delay = self._backoff(self.max_attempts + job.rounds - 1)
-        self._stats["rounds_failed"] += 1
-        self._sched.push_waiting(job, delay)
-        self._persist(job, FAILED, next_retry=time.time() + delay)
+    def _found(self, record: UserRecord | MovieRecord) -> None:
+        """A record just settled (under the lock): readable before it reaches the file."""
+        if isinstance(record, MovieRecord):
+            self._movies[record.movie_id] = record
+        else:
+            self._fresh_users[record.user_id] = record
 
     def _stored(self, entries: list[CacheEntry]) -> None:
         with self._cond:
@@ -366,30 +281,6 @@ class CatalogClient:
     def _store_failed(self) -> None:
         with self._cond:
             self._stats["cache_errors"] += 1
-
-    def _backoff(self, n: int) -> float:
-        delay = min(self.backoff_max, self.backoff_base * 2.0 ** min(n, 40))
-        return delay / 2 + delay / 2 * self._rng.random()  # jitter: retries never bunch up
-
-    def _finish_found(self, job: Job, parsed: Parsed) -> None:
-        record, problems = parsed.record, parsed.problems
-        self._problems.update(problems.values())
-        self._sched.settle(job, OK)
-        if isinstance(record, MovieRecord):
-            self._movies[record.movie_id] = record
-        elif isinstance(record, UserRecord):
-            self._fresh_users[record.user_id] = record
-        self._persist(job, OK, record=record, problems=problems)
-
-    def _persist(
-        self, job: Job, status: str, answer: dict[str, Any] | None = None, **fields: Any
-    ) -> None:
-        answer = job.partial if answer is None else answer
-        raw = orjson.dumps(answer) if answer is not None else None
-        fetched = time.time() if status in (OK, NOT_FOUND) else None
-        entry = CacheEntry(job.kind, job.key, status, raw=raw, fetched_at=fetched, **fields)
-        entry.attempts, entry.rounds, entry.last_error = job.total, job.rounds, job.last_error
-        self._writes.put(entry)
 
 
 def _user_key(key: object) -> int | None:

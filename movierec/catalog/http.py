@@ -1,6 +1,7 @@
-"""HTTP for the catalogue client: a shared pacer (token bucket and pauses), one keep-alive
-connection per worker thread that never blocks longer than its timeout, and `judge`,
-which tells what a reply means for the id asked: found, not found, or ask again."""
+"""HTTP for the catalogue client: a shared pacer (token bucket and pauses), backoff delays,
+one keep-alive connection per worker thread whose every request (connect, send, the whole
+answer) ends by its deadline, and `judge`, which tells what a reply means for the id
+asked: found, not found, or ask again."""
 
 from __future__ import annotations
 
@@ -15,10 +16,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from tenacity import RetryCallState, Retrying, wait_exponential, wait_random_exponential
 
 from movierec.catalog.records import Verdict, parse_movie, parse_user
 
-__all__ = ["Connection", "Outcome", "Pacer", "Reply", "judge", "parse_retry_after"]
+__all__ = [
+    "Backoff",
+    "Connection",
+    "Deadlines",
+    "Outcome",
+    "Pacer",
+    "Reply",
+    "judge",
+    "parse_retry_after",
+]
 
 # Answers are a few kB; anything far larger is not an answer of this API.
 MAX_BODY = 1 << 20
@@ -103,6 +114,32 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+class Backoff:
+    """Exponential backoff delays, from tenacity's wait strategies, for the n-th failure in
+    a row. Nothing here sleeps: the scheduler re-queues an id for later and the pacer
+    pauses senders, so a worker never blocks on one id; only the delays are tenacity's."""
+
+    # tenacity's strategies read the attempt number from a call state, which wants an owner.
+    _OWNER = Retrying()
+
+    def __init__(self, base: float, cap: float, *, jitter: bool) -> None:
+        self.cap = cap
+        if jitter:
+            # Equal jitter: half the delay, plus up to as much again at random, so ids that
+            # failed together come back spread out, yet never much sooner than planned.
+            half = wait_exponential(multiplier=base / 2, max=cap / 2)
+            self._wait = half + wait_random_exponential(multiplier=base / 2, max=cap / 2)
+        else:
+            self._wait = wait_exponential(multiplier=base, max=cap)
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after `failures` failures in a row: base * 2**(failures - 1),
+        at most `cap` (with jitter: between half of that and all of it)."""
+        state = RetryCallState(self._OWNER, None, (), {})
+        state.attempt_number = max(1, failures)
+        return float(self._wait(state))
+
+
 class Pacer:
     """One token bucket for all workers, plus global pauses.
 
@@ -127,8 +164,7 @@ class Pacer:
         self._paused_until = 0.0
         self._failures = 0
         self._throttles = 0
-        self._backoff_base = backoff_base
-        self._backoff_max = backoff_max
+        self._backoff = Backoff(backoff_base, backoff_max, jitter=False)
         self._stop = stop
         self._lock = threading.Lock()
 
@@ -157,9 +193,6 @@ class Pacer:
                 return None
             waited += wait
 
-    def _backoff(self, n: int) -> float:
-        return min(self._backoff_max, self._backoff_base * 2.0 ** min(n, 40))
-
     def pause(self, seconds: float) -> None:
         with self._lock:
             self._paused_until = max(self._paused_until, time.monotonic() + seconds)
@@ -170,15 +203,16 @@ class Pacer:
             self._throttles += 1
             if self.limit > 0:
                 self.rate = max(self.limit / 64, self.rate / 2)
-            delay = retry_after if retry_after is not None else self._backoff(self._throttles - 1)
-        self.pause(min(delay, self._backoff_max))
+            throttles = self._throttles
+        delay = retry_after if retry_after is not None else self._backoff.delay(throttles)
+        self.pause(min(delay, self._backoff.cap))
 
     def failed(self) -> None:
         with self._lock:
             self._failures += 1
             run = self._failures - FAILURE_RUN
         if run >= 0:
-            self.pause(self._backoff(run))
+            self.pause(self._backoff.delay(run + 1))
 
     def succeeded(self) -> None:
         with self._lock:
@@ -188,10 +222,61 @@ class Pacer:
                 self.rate = min(self.limit, self.rate + self.limit / 50)
 
 
-class Connection:
-    """One keep-alive HTTP connection to the API, reopened whenever it breaks."""
+class Deadlines:
+    """One thread that cuts requests still running at their deadline.
 
-    def __init__(self, base_url: str, timeout: float) -> None:
+    A socket timeout bounds each read, not the answer: a server sending one byte at a time
+    would hold a worker for ever. Each request arms its deadline here; when it passes, the
+    connection's socket is shut down, which ends a blocked read or send at once."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: dict[Connection, float] = {}
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def arm(self, conn: Connection, deadline: float) -> None:
+        with self._cond:
+            if self._thread is None and not self._closed:  # started by the first request
+                self._thread = threading.Thread(
+                    target=self._run, name="catalog-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._armed[conn] = deadline
+            self._cond.notify()
+
+    def disarm(self, conn: Connection) -> None:
+        with self._cond:
+            self._armed.pop(conn, None)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                for conn, deadline in list(self._armed.items()):
+                    if deadline <= now:
+                        del self._armed[conn]
+                        conn.expire()
+                soonest = min(self._armed.values(), default=None)
+                self._cond.wait(None if soonest is None else soonest - now)
+
+
+class Connection:
+    """One keep-alive HTTP connection to the API, reopened whenever it breaks.
+
+    A request gives up at `timeout` after it starts, however the server dribbles: the
+    connect is bounded by the socket timeout (per address the host name resolves to), the
+    rest by `deadlines`, which cuts the socket."""
+
+    def __init__(self, base_url: str, timeout: float, deadlines: Deadlines) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"catalogue API URL must be http(s)://host[:port], got {base_url!r}")
@@ -200,9 +285,11 @@ class Connection:
         self._port = parts.port
         self._prefix = parts.path.rstrip("/")
         self._timeout = timeout
+        self._deadlines = deadlines
         self._conn: http.client.HTTPConnection | None = None
         self._used = False  # the open connection has carried a whole exchange
         self._aborted = False
+        self._expired = False  # the request in progress ran past its deadline
         self._lock = threading.Lock()
 
     def _open(self) -> http.client.HTTPConnection:
@@ -215,9 +302,32 @@ class Connection:
         return conn
 
     def get(self, path: str) -> Reply:
+        """One request, answered or given up within the timeout."""
+        with self._lock:
+            self._expired = False
+        self._deadlines.arm(self, time.monotonic() + self._timeout)
+        try:
+            reply = self._exchange(path)
+        finally:
+            self._deadlines.disarm(self)
+        with self._lock:
+            expired = self._expired
+        if expired:
+            # Even an answer that seems whole may be cut short (one read to the end of the
+            # stream); the socket is shut down anyway.
+            self.close()
+            return Reply(0, error="timeout")
+        return reply
+
+    def _exchange(self, path: str) -> Reply:
         reused = self._conn is not None and self._used
         try:
             conn = self._conn or self._open()
+            if conn.sock is None:
+                conn.connect()
+                with self._lock:
+                    if self._expired:  # the deadline passed while there was no socket to cut
+                        raise TimeoutError
             conn.request("GET", self._prefix + path, headers={"Accept": "application/json"})
             response = conn.getresponse()
             body = response.read(MAX_BODY + 1)
@@ -241,10 +351,20 @@ class Connection:
         retry_after = parse_retry_after(response.getheader("Retry-After"))
         return Reply(response.status, body, retry_after=retry_after)
 
+    def expire(self) -> None:
+        """From the deadline thread: the request in progress is out of time."""
+        with self._lock:
+            self._expired = True
+        self._cut()
+
     def abort(self) -> None:
         """From another thread: make a request in progress fail now instead of hanging."""
         with self._lock:
             self._aborted = True
+        self._cut()
+
+    def _cut(self) -> None:
+        with self._lock:
             conn = self._conn
         sock = getattr(conn, "sock", None)
         if isinstance(sock, socket.socket):

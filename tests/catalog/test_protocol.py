@@ -1,6 +1,6 @@
 """The catalogue client against answers the simulated API never gives: Retry-After, answers
-for another id, unexpected messages and statuses, dropped keep-alive connections. A real
-HTTP server on loopback gives them, scripted per test."""
+for another id, unexpected messages and statuses, dropped keep-alive connections, answers
+trickled a byte at a time. A real HTTP server on loopback gives them, scripted per test."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from movierec.catalog.client import CatalogClient
-from movierec.catalog.http import parse_retry_after
+from movierec.catalog.http import Backoff, Connection, Deadlines, Reply, parse_retry_after
 from movierec.catalog.records import UserRecord
 
 Answer = tuple[int, dict[str, str], bytes]
@@ -30,6 +32,7 @@ class Scripted:
         self.answer = answer
         self.log: list[tuple[float, str]] = []
         self.connections = 0
+        self.cut: list[float] = []  # when a trickled answer found the client gone
         lock = threading.Lock()
         outer = self
 
@@ -46,6 +49,9 @@ class Scripted:
                     nth = sum(path == self.path for _, path in outer.log)
                     outer.log.append((time.monotonic(), self.path))
                 status, headers, body = outer.answer(self.path, nth)
+                if "X-Trickle" in headers:
+                    self.trickle(float(headers.pop("X-Trickle")), status, headers, body)
+                    return
                 # "X-Drop": close after answering without saying so, as a server does
                 # with a keep-alive connection it finds idle.
                 self.close_connection = headers.pop("X-Drop", None) is not None
@@ -55,6 +61,21 @@ class Scripted:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def trickle(self, every: float, status: int, headers: dict, body: bytes) -> None:
+                """The whole answer, status line first, one byte each `every` seconds."""
+                head = [f"HTTP/1.1 {status} OK", f"Content-Length: {len(body)}"]
+                head += [f"{name}: {value}" for name, value in headers.items()]
+                answer = "\r\n".join([*head, "", ""]).encode() + body
+                self.close_connection = True
+                try:
+                    for at in range(len(answer)):
+                        self.wfile.write(answer[at : at + 1])
+                        self.wfile.flush()
+                        time.sleep(every)  # the server's pace, not a test's synchronisation
+                except OSError:
+                    with lock:
+                        outer.cut.append(time.monotonic())
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -250,3 +271,53 @@ def wait_until(check: Callable[[], bool], timeout: float) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+TRICKLE = 0.02  # seconds per byte: each read is quick, the whole answer takes seconds
+
+
+def test_a_trickled_answer_is_given_up_at_the_timeout_and_retried(scripted: Any) -> None:
+    def answer(path: str, nth: int) -> Answer:
+        if nth == 0:
+            return 200, {"X-Trickle": str(TRICKLE)}, orjson.dumps(USER)
+        return ok(USER)
+
+    server, client = scripted(answer)
+    timeout = 0.4
+    catalog = client(timeout=timeout, workers=1)
+    catalog.request_users([12])
+    assert catalog.wait_idle(10.0)
+    assert catalog.user(12) == RECORD  # retried as usual, and answered
+    assert catalog.stats()["errors"] == {"timeout": 1}
+    assert catalog.details("user", 12)["last_error"] == "timeout"  # type: ignore[index]
+    (first, _), (second, _) = server.log
+    # The whole answer would take over 3 s; the client gave up at its timeout and asked
+    # again after a backoff of at most 10 ms.
+    assert timeout - 0.05 <= second - first < timeout + 0.3
+    assert wait_until(lambda: len(server.cut) == 1, 5.0)  # and it hung up on the trickle
+
+
+def test_a_connection_gives_up_a_trickle_within_its_timeout(scripted: Any) -> None:
+    server, _ = scripted(lambda path, nth: (200, {"X-Trickle": str(TRICKLE)}, b"{}" * 50))
+    deadlines = Deadlines()
+    conn = Connection(server.url, 0.3, deadlines)
+    try:
+        for _ in range(2):  # a new connection each time: the one cut is not reused
+            started = time.monotonic()
+            assert conn.get("/user/12") == Reply(0, error="timeout")
+            assert 0.3 <= time.monotonic() - started < 0.6
+        assert server.connections == 2
+        assert conn.get("/user/12").status == 0  # still usable after giving up
+    finally:
+        conn.close()
+        deadlines.close()
+
+
+@given(st.integers(1, 80), st.floats(0.001, 5.0), st.floats(0.01, 120.0))
+def test_backoff_doubles_up_to_its_cap_with_equal_jitter(
+    failures: int, base: float, cap: float
+) -> None:
+    planned = min(cap, base * 2.0 ** (failures - 1))
+    assert Backoff(base, cap, jitter=False).delay(failures) == pytest.approx(planned)
+    jittered = Backoff(base, cap, jitter=True).delay(failures)
+    assert planned / 2 * (1 - 1e-9) <= jittered <= planned * (1 + 1e-9)
