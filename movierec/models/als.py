@@ -28,11 +28,8 @@ from movierec.models.base import (
 from movierec.models.history import FittedHistory, History, load_array
 from movierec.models.popularity import PopularityRecommender, item_popularity
 from movierec.models.scoring import (
-    block_rows,
     check_items,
     check_k,
-    exclude,
-    run_blocks,
     single_threaded_blas,
     thread_count,
     top_k,
@@ -140,28 +137,16 @@ class ALSRecommender(FittedHistory, Recommender):
             return 1
         return thread_count(self.params.num_threads)
 
-    def recommend(self, user_ids: np.ndarray, k: int = LIST_LENGTH) -> np.ndarray:
-        k = check_k(k)
-        history = self.history
-        assert self.fallback is not None
-        rows = history.rows(user_ids)
-        out = np.empty((len(rows), k), dtype=np.int64)
+    def _fallback_lists(self, rows: np.ndarray, k: int) -> np.ndarray:
         # A user without training items has a factor of ~0 (all scores tie): popularity.
-        scored = history.lengths(rows) > 0
-        out[~scored] = self.fallback.recommend_rows(rows[~scored], k)
-        targets = rows[scored]
-        lists = np.empty((len(targets), k), dtype=np.int64)
+        assert self.fallback is not None
+        return self.fallback.recommend_rows(rows, k)
 
-        def work(start: int, stop: int) -> None:
-            block = targets[start:stop]
-            scores = self._user_matrix[block] @ self._item_matrix.T
-            exclude(scores, *history.seen(block))
-            lists[start:stop] = top_k(scores, k)
+    def _score_block(self, rows: np.ndarray) -> np.ndarray:
+        return self._user_matrix[rows] @ self._item_matrix.T
 
-        threads = thread_count(self.params.num_threads)
-        run_blocks(len(targets), block_rows(history.n_items), threads, work)
-        out[scored] = lists
-        return out
+    def _scoring_threads(self) -> int:
+        return thread_count(self.params.num_threads)
 
     @property
     def _user_matrix(self) -> np.ndarray:

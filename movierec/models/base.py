@@ -14,10 +14,16 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
+
+from movierec.ids import index_in_sorted
+from movierec.models.scoring import block_rows, check_k, exclude, run_blocks, top_k
+
+if TYPE_CHECKING:  # history.py builds on this module
+    from movierec.models.history import History
 
 LIST_LENGTH = 20
 MODEL_FILE = "model.json"
@@ -62,11 +68,7 @@ class TrainingData:
 
     def user_rows(self, user_ids: np.ndarray) -> np.ndarray:
         """Row of each site user id, -1 for users not in the data."""
-        user_ids = np.asarray(user_ids, dtype=np.int64)
-        if len(self.user_ids) == 0:
-            return np.full(len(user_ids), -1, dtype=np.int64)
-        rows = np.minimum(np.searchsorted(self.user_ids, user_ids), len(self.user_ids) - 1)
-        return np.where(self.user_ids[rows] == user_ids, rows, -1)
+        return index_in_sorted(self.user_ids, np.asarray(user_ids, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,16 @@ class ModelParams:
 
 
 class Recommender(ABC):
+    """A model: `recommend` is written once here, each model supplying how it scores.
+
+    recommend maps user ids to training rows, gives users without training items (and
+    users it never saw) the model's `_fallback_lists`, and scores everyone else in blocks
+    of rows with `_score_block`, then excludes what they watched and keeps the top k."""
+
     name: ClassVar[str]
     Params: ClassVar[type[ModelParams]]
+    # Bytes per (user, item) cell a scoring block holds at its peak: sets the block size.
+    score_bytes: ClassVar[int] = 4
 
     def __init__(self, params: ModelParams | None = None, **overrides: Any) -> None:
         base = params or self.Params()
@@ -90,11 +100,57 @@ class Recommender(ABC):
     @abstractmethod
     def fit(self, data: TrainingData) -> Self: ...
 
-    @abstractmethod
     def recommend(self, user_ids: np.ndarray, k: int = LIST_LENGTH) -> np.ndarray:
         """Item indices (into item_ids) per user, best first: shape (len(user_ids), k),
         -1 where fewer candidates exist. Never an item the user interacted with in the
         training data; unknown users get the model's fallback."""
+        k = check_k(k)
+        history = self.history
+        rows = history.rows(user_ids)
+        # Without training items there is nothing to score from (a factor model would
+        # see all scores tie): the fallback.
+        scored = self._scores_rows(rows)
+        if not scored.any():  # popularity, or only newcomers: no scatter into a copy
+            return self._fallback_lists(rows, k)
+        out = np.empty((len(rows), k), dtype=np.int64)
+        out[~scored] = self._fallback_lists(rows[~scored], k)
+        targets = rows[scored]
+        lists = np.empty((len(targets), k), dtype=np.int64)
+
+        def work(start: int, stop: int) -> None:
+            block = targets[start:stop]
+            scores = self._score_block(block)
+            exclude(scores, *history.seen(block))
+            lists[start:stop] = top_k(scores, k)
+
+        rows_per_block = block_rows(history.n_items, self.score_bytes)
+        run_blocks(len(targets), rows_per_block, self._scoring_threads(), work)
+        out[scored] = lists
+        return out
+
+    def _scores_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Which rows `_score_block` ranks: those with training items."""
+        return self.history.lengths(rows) > 0
+
+    @abstractmethod
+    def _fallback_lists(self, rows: np.ndarray, k: int) -> np.ndarray:
+        """Lists (len(rows), k) for rows that are not scored (-1: a user the training data
+        never saw), never an item of the row's training history."""
+
+    def _score_block(self, rows: np.ndarray) -> np.ndarray:
+        """Dense float32 scores (len(rows), n_items), higher better, for training rows
+        with history; recommend excludes their training items. Called from several
+        threads at once on different rows. Only models that score rows define it."""
+        raise NotImplementedError(f"{self.name} scores no user on their own")
+
+    def _scoring_threads(self) -> int:
+        """Threads `_score_block` runs on."""
+        return 1
+
+    @property
+    @abstractmethod
+    def history(self) -> History:
+        """The training interactions (raises RuntimeError before fit)."""
 
     @abstractmethod
     def recommend_history(

@@ -27,11 +27,8 @@ from movierec.models.base import (
 from movierec.models.history import FittedHistory, History, load_array
 from movierec.models.popularity import item_popularity
 from movierec.models.scoring import (
-    block_rows,
     check_items,
     check_k,
-    exclude,
-    run_blocks,
     thread_count,
     top_k,
 )
@@ -99,6 +96,7 @@ class ColdStartRecommender(FittedHistory, Recommender):
     name = "coldstart"
     Params = Params
     params: Params
+    score_bytes = 8  # the blended scores and the content product beside them
 
     def __init__(self, params: ModelParams | None = None, **overrides: object) -> None:
         super().__init__(params, **overrides)
@@ -177,34 +175,25 @@ class ColdStartRecommender(FittedHistory, Recommender):
         by_demography, by_job = demographic_segments(age, gender, occupation, len(age))
         return self._segment_lists(self._resolve(by_demography, by_job), k)
 
-    def recommend(self, user_ids: np.ndarray, k: int = LIST_LENGTH) -> np.ndarray:
-        k = check_k(k)
-        history, user_segment = self.history, self.user_segment
-        assert user_segment is not None and self.features is not None
-        features, weight = self.features, self.params.popularity_weight
-        rows = history.rows(user_ids)
+    def _fallback_lists(self, rows: np.ndarray, k: int) -> np.ndarray:
+        assert self.user_segment is not None
         segments = np.full(len(rows), GLOBAL, dtype=np.int64)  # unknown users: everyone's
-        segments[rows >= 0] = user_segment[rows[rows >= 0]]
-        out = self._segment_lists(segments, k)
-        scored = history.lengths(rows) > 0
-        targets, target_segments = rows[scored], segments[scored]
-        lists = np.empty((len(targets), k), dtype=np.int64)
+        segments[rows >= 0] = self.user_segment[rows[rows >= 0]]
+        return self._segment_lists(segments, k)
 
-        def work(start: int, stop: int) -> None:
-            block = targets[start:stop]
-            profile = np.asarray(history.submatrix(block) @ features, dtype=np.float32)
-            norms = np.linalg.norm(profile, axis=1, keepdims=True)
-            profile /= np.where(norms > 0, norms, 1.0)
-            scores = self._popularity[target_segments[start:stop]]  # a copy
-            scores *= weight
-            scores += (1.0 - weight) * (profile @ features.T)
-            exclude(scores, *history.seen(block))
-            lists[start:stop] = top_k(scores, k)
+    def _score_block(self, rows: np.ndarray) -> np.ndarray:
+        features, weight = self.features, self.params.popularity_weight
+        assert self.user_segment is not None and features is not None
+        profile = np.asarray(self.history.submatrix(rows) @ features, dtype=np.float32)
+        norms = np.linalg.norm(profile, axis=1, keepdims=True)
+        profile /= np.where(norms > 0, norms, 1.0)
+        scores = self._popularity[self.user_segment[rows]]  # a copy
+        scores *= weight
+        scores += (1.0 - weight) * (profile @ features.T)
+        return scores
 
-        threads = thread_count(self.params.num_threads)
-        run_blocks(len(targets), block_rows(history.n_items, 8), threads, work)
-        out[scored] = lists
-        return out
+    def _scoring_threads(self) -> int:
+        return thread_count(self.params.num_threads)
 
     def recommend_history(
         self,

@@ -15,6 +15,7 @@ from typing import Self
 import numpy as np
 import scipy.sparse as sp
 
+from movierec.ids import index_in_sorted
 from movierec.models.base import TrainingData
 
 
@@ -84,11 +85,7 @@ class History:
 
     def rows(self, user_ids: np.ndarray) -> np.ndarray:
         """Row of each site user id, -1 for users not in the training data."""
-        user_ids = np.asarray(user_ids, dtype=np.int64).reshape(-1)
-        if self.n_users == 0:
-            return np.full(len(user_ids), -1, dtype=np.int64)
-        rows = np.minimum(np.searchsorted(self.user_ids, user_ids), self.n_users - 1)
-        return np.where(self.user_ids[rows] == user_ids, rows, -1)
+        return index_in_sorted(self.user_ids, np.asarray(user_ids, dtype=np.int64).reshape(-1))
 
     def lengths(self, rows: np.ndarray) -> np.ndarray:
         """Number of training items of each row; 0 for -1 (unknown users)."""

@@ -34,7 +34,6 @@ from movierec.models.scoring import (
     block_rows,
     check_items,
     check_k,
-    exclude,
     rank_prior,
     run_blocks,
     thread_count,
@@ -160,31 +159,21 @@ class ItemKNNRecommender(FittedHistory, Recommender):
         self._prior = rank_prior(fallback.order)
         return self
 
-    def recommend(self, user_ids: np.ndarray, k: int = LIST_LENGTH) -> np.ndarray:
-        k = check_k(k)
-        history = self.history
-        assert self.fallback is not None and self._prior is not None
+    def _fallback_lists(self, rows: np.ndarray, k: int) -> np.ndarray:
+        assert self.fallback is not None
+        return self.fallback.recommend_rows(rows, k)
+
+    def _score_block(self, rows: np.ndarray) -> np.ndarray:
         similarity, prior = self.similarity, self._prior
-        rows = history.rows(user_ids)
-        out = np.empty((len(rows), k), dtype=np.int64)
-        scored = history.lengths(rows) > 0
-        out[~scored] = self.fallback.recommend_rows(rows[~scored], k)
-        targets = rows[scored]
-        lists = np.empty((len(targets), k), dtype=np.int64)
+        assert similarity is not None and prior is not None
+        scores = (self.history.submatrix(rows) @ similarity).toarray()
+        # Items linked to nothing the user watched score 0: rank those by popularity
+        # (the prior is negative) so that the list is full and not arbitrary.
+        np.copyto(scores, np.broadcast_to(prior, scores.shape), where=scores <= 0)
+        return scores
 
-        def work(start: int, stop: int) -> None:
-            block = targets[start:stop]
-            scores = (history.submatrix(block) @ similarity).toarray()
-            # Items linked to nothing the user watched score 0: rank those by popularity
-            # (the prior is negative) so that the list is full and not arbitrary.
-            np.copyto(scores, np.broadcast_to(prior, scores.shape), where=scores <= 0)
-            exclude(scores, *history.seen(block))
-            lists[start:stop] = top_k(scores, k)
-
-        threads = thread_count(self.params.num_threads)
-        run_blocks(len(targets), block_rows(history.n_items), threads, work)
-        out[scored] = lists
-        return out
+    def _scoring_threads(self) -> int:
+        return thread_count(self.params.num_threads)
 
     def recommend_history(
         self,

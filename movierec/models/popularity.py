@@ -101,8 +101,12 @@ class PopularityRecommender(FittedHistory, Recommender):
         self._history = history
         return self
 
-    def recommend(self, user_ids: np.ndarray, k: int = LIST_LENGTH) -> np.ndarray:
-        return self.recommend_rows(self.history.rows(user_ids), check_k(k))
+    def _scores_rows(self, rows: np.ndarray) -> np.ndarray:
+        # One ranking for everyone, minus what each user watched: no row is scored alone.
+        return np.zeros(len(rows), dtype=bool)
+
+    def _fallback_lists(self, rows: np.ndarray, k: int) -> np.ndarray:
+        return self.recommend_rows(rows, k)
 
     def recommend_rows(self, rows: np.ndarray, k: int) -> np.ndarray:
         """Lists for training rows (-1: a user without history)."""
