@@ -29,6 +29,8 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from movierec.ids import find_in_sorted
+
 
 @dataclass(frozen=True)
 class Relevance:
@@ -120,12 +122,7 @@ def _match(recommended: Any, relevant: Any, k: int, graded: bool = False) -> _Hi
     query = rec + np.arange(n_users, dtype=np.int64)[:, None] * stride
     query[rec < 0] = -1
     query = query.ravel()
-    if keys.size:
-        pos = np.searchsorted(keys, query)
-        np.minimum(pos, keys.size - 1, out=pos)
-        hit = keys[pos] == query
-    else:
-        pos, hit = np.zeros(query.size, dtype=np.int64), np.zeros(query.size, dtype=bool)
+    pos, hit = find_in_sorted(keys, query)
     # Row-major order puts a user's earlier slots first, so return_index finds first copies.
     flat = np.flatnonzero(hit)
     _, first = np.unique(pos[flat], return_index=True)

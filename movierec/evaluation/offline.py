@@ -9,6 +9,7 @@ import numpy as np
 from movierec.catalog.reader import Catalogue
 from movierec.evaluation.metrics import breakdown, per_user_metrics, summarize
 from movierec.evaluation.split import Holdout
+from movierec.ids import find_in_sorted
 from movierec.models.base import LIST_LENGTH, Recommender, TrainingData
 from movierec.vocab import AGE_GROUPS, OCCUPATIONS, age_group
 
@@ -33,12 +34,8 @@ def recommend_for(
 
 def demographics(catalogue: Catalogue, user_ids: np.ndarray) -> tuple[np.ndarray, ...]:
     """(age, gender, occupation) per user from the catalogue, -1 where unknown."""
-    keys = catalogue.user_ids
     out = [np.full(len(user_ids), -1, dtype=np.int64) for _ in range(3)]
-    if len(keys) == 0:
-        return tuple(out)
-    at = np.minimum(np.searchsorted(keys, user_ids), len(keys) - 1)
-    hit = keys[at] == user_ids
+    at, hit = find_in_sorted(catalogue.user_ids, user_ids)
     for target, values in zip(
         out, (catalogue.user_age, catalogue.user_gender, catalogue.user_occupation), strict=True
     ):

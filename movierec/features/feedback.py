@@ -18,6 +18,7 @@ from pydantic import Field
 
 from movierec.catalog.reader import Catalogue
 from movierec.config import RatingScale, SettingsGroup, option
+from movierec.ids import find_in_sorted
 from movierec.models.base import TrainingData
 from movierec.times import DAY_NS
 
@@ -88,11 +89,7 @@ def columns_of(
     distinct: np.ndarray, codes: np.ndarray, item_ids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(column of each row in item_ids, whether item_ids has it) for encoded movie ids."""
-    keys = item_ids.astype(str)
-    if len(keys) == 0 or len(distinct) == 0:
-        return np.zeros(len(codes), np.int32), np.zeros(len(codes), bool)
-    at = np.minimum(np.searchsorted(keys, distinct.astype(str)), len(keys) - 1)
-    found = keys[at] == distinct.astype(str)
+    at, found = find_in_sorted(item_ids.astype(str), distinct.astype(str))
     return at[codes].astype(np.int32), found[codes]
 
 
@@ -102,8 +99,8 @@ def _runtimes(
     """Runtime per item: the catalogue's, else one past the last minute anyone watched,
     else a default."""
     runtime = np.zeros(len(item_ids), dtype=np.float64)
-    known = np.searchsorted(item_ids.astype(str), catalogue.movie_ids.astype(str))
-    runtime[known] = catalogue.movie_runtime
+    at, known = find_in_sorted(item_ids.astype(str), catalogue.movie_ids.astype(str))
+    runtime[at[known]] = catalogue.movie_runtime[known]
     seen = np.full(len(item_ids), -1.0)
     np.maximum.at(seen, cols, last_minute)
     guess = np.where(seen >= 0, seen + 1, DEFAULT_RUNTIME)
@@ -128,10 +125,7 @@ def _side_information(
 ) -> dict[str, np.ndarray]:
     def lookup(ids: np.ndarray, keys: np.ndarray, values: np.ndarray, fill: int) -> np.ndarray:
         out = np.full(len(ids), fill, dtype=values.dtype)
-        if len(keys) == 0:
-            return out
-        at = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
-        hit = keys[at] == ids
+        at, hit = find_in_sorted(keys, ids)
         out[hit] = values[at[hit]]
         return out
 

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import numpy as np
 
-from movierec.ids import is_movie_id
+from movierec.ids import index_in_sorted, is_movie_id
 from movierec.models.base import LIST_LENGTH, Recommender
 from movierec.models.kinds import load_model
 from movierec.registry.versions import Registry
@@ -32,9 +32,8 @@ class Demographics:
 
     def segment(self, user_id: int) -> int | None:
         """Index into Snapshot.segments of a user's demographic segment, None if unknown."""
-        keys = self.user_ids
-        at = int(np.searchsorted(keys, user_id))
-        if at >= len(keys) or keys[at] != user_id:
+        at = index_in_sorted(self.user_ids, user_id)
+        if at < 0:
             return None
         return segment_index(int(self.age[at]), int(self.gender[at]), int(self.occupation[at]))
 
@@ -63,8 +62,7 @@ class Snapshot:
     built_seconds: float
 
     def row(self, user_id: int) -> int:
-        at = int(np.searchsorted(self.user_ids, user_id))
-        return at if at < len(self.user_ids) and self.user_ids[at] == user_id else -1
+        return index_in_sorted(self.user_ids, user_id)
 
     def body(self, ranked: np.ndarray, skip: frozenset[int] | set[int] = frozenset()) -> bytes:
         """The response: up to 20 ids, best first, none of `skip`."""
