@@ -37,7 +37,12 @@ def future_timestamps(
     a median."""
     if not accepted.any():
         return np.zeros(len(times), dtype=bool), clock
-    median = int(np.median(times[accepted]))
+    # The middle time itself, exactly: np.median goes through float64, whose steps are
+    # 256 ns at today's epoch nanoseconds, and a clock rounded past every real line
+    # would move the horizon with it.
+    kept = times[accepted]
+    middle = len(kept) // 2
+    median = int(np.partition(kept, middle)[middle])
     if clock is None or median > clock + horizon:
         clock = median
     future, after = _scan(times, accepted, np.int64(clock), np.int64(horizon))

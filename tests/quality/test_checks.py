@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from movierec.quality.checks import DAY_NS, future_timestamps
+from movierec.quality.checks import DAY_NS, FUTURE_HORIZON_NS, future_timestamps
 
 T0 = 1_735_689_600 * 10**9  # 2025-01-01
 
@@ -40,8 +40,29 @@ def test_rejected_lines_neither_count_nor_move_the_clock() -> None:
     assert not future.any() and clock == T0 + 1
 
 
-@given(st.lists(st.integers(0, 10**12), min_size=1, max_size=200))
+@given(st.lists(st.integers(0, FUTURE_HORIZON_NS), min_size=1, max_size=200))
 def test_an_ordered_stream_never_has_future_lines(gaps: list[int]) -> None:
+    # No step between neighbours exceeds the horizon, however far the stream runs in all.
     times = T0 + np.cumsum(np.array(gaps, dtype=np.int64))
-    future, _ = future_timestamps(times, np.ones(len(times), dtype=bool), None)
-    assert not future.any() or gaps[0] > 0
+    future, clock = future_timestamps(times, np.ones(len(times), dtype=bool), None)
+    assert not future.any()
+    assert clock == times[-1]
+
+
+@given(
+    st.lists(st.integers(0, FUTURE_HORIZON_NS), min_size=2, max_size=200),
+    st.data(),
+    st.integers(1, 30 * DAY_NS),
+)
+def test_a_line_beyond_the_horizon_of_its_ordered_neighbours_is_flagged_alone(
+    gaps: list[int], data: st.DataObject, lead: int
+) -> None:
+    times = T0 + np.cumsum(np.array(gaps, dtype=np.int64))
+    # In the later half, past the median that starts the clock, so the clock has reached
+    # the line before it.
+    at = data.draw(st.integers((len(times) + 1) // 2 + 1, len(times)))
+    lie = times[at - 1] + FUTURE_HORIZON_NS + lead
+    stream = np.insert(times, at, lie)
+    future, clock = future_timestamps(stream, np.ones(len(stream), dtype=bool), None)
+    assert np.flatnonzero(future).tolist() == [at]
+    assert clock == times[-1]
