@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from movierec_sim.api import ApiFaults, SiteApiServer
+from tests.support.waiting import wait_until
 
 USER = {"user_id": 12, "age": 27, "occupation": "college/grad student", "gender": "M"}
 MOVIE = {
@@ -221,9 +222,8 @@ def test_hang_does_not_block_other_requests(api: Api) -> None:
     server = api(ApiFaults(hang_share=1.0))
     hung = Client(server.port, timeout=0.5)
     hung.conn.request("GET", "/user/12")
-    deadline = time.monotonic() + 3
-    while server.stats()["hangs"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)  # the request must reach the server before the faults change
+    # The request must reach the server before the faults change.
+    wait_until(lambda: server.stats()["hangs"] == 1, timeout=3, what="the request to hang")
     server.set_faults(ApiFaults())
     started = time.monotonic()
     for _ in range(20):
@@ -298,7 +298,7 @@ def test_invalid_faults_rejected() -> None:
 def test_serve_api_blocks_until_sigterm() -> None:
     code = (
         "import sys\n"
-        "sys.path.insert(0, sys.argv[1])\n"
+        "sys.path[:0] = [sys.argv[1], sys.argv[3]]\n"  # this folder, and the repository's
         "from test_api import FakeWorld\n"
         "from movierec_sim.api import serve_api\n"
         "serve_api(FakeWorld(), port=int(sys.argv[2]))\n"
@@ -307,7 +307,8 @@ def test_serve_api_blocks_until_sigterm() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     here = os.path.dirname(__file__)
-    proc = subprocess.Popen([sys.executable, "-c", code, here, str(port)])
+    root = os.path.dirname(os.path.dirname(here))
+    proc = subprocess.Popen([sys.executable, "-c", code, here, str(port), root])
     try:
         deadline = time.monotonic() + 10
         while True:
