@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from movierec_sim.world import World, WorldConfig
+from tests.support.simulated import SimulatedStore, simulate_into
 
 
 @pytest.fixture(scope="session")
@@ -23,18 +23,13 @@ def kafka_bootstrap() -> str:
     bootstrap = os.environ.get("MOVIEREC_KAFKA_BOOTSTRAP", "").strip()
     if bootstrap:
         return bootstrap
-    message = "MOVIEREC_KAFKA_BOOTSTRAP is not set (start a broker: python3 scripts/kafka.py start)"
+    message = (
+        "MOVIEREC_KAFKA_BOOTSTRAP is not set "
+        "(start a broker: .venv/bin/python scripts/kafka.py start)"
+    )
     if os.environ.get("CI"):
         pytest.fail(f"{message}; Kafka tests must run in CI", pytrace=False)
     pytest.skip(message)
-
-
-@dataclass
-class SimulatedStore:
-    world: World
-    path: Path
-    ledger: dict
-    log: Path
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +38,6 @@ def simulated_store(tmp_path_factory: pytest.TempPathFactory) -> SimulatedStore:
     training, evaluation and serving tests)."""
     from movierec.ingest.runner import IngestConfig, Ingestor
     from movierec_sim.api import SiteApiServer
-    from tests.ingest.conftest import simulate_into
 
     root = tmp_path_factory.mktemp("site")
     world = World(WorldConfig(users=2000, movies=500, seed=7))

@@ -8,7 +8,7 @@ import pytest
 from movierec.evaluation.split import cut_at_share, holdout
 from movierec.features.interactions import training_data
 from movierec.store.events import Checkpoint, EventStore
-from tests.store.test_events import MIN, T0, write_watch
+from tests.support.store import MIN, T0, write_watch
 
 
 def test_the_test_set_holds_only_watches_after_the_cut_of_movies_new_to_the_user(

@@ -15,7 +15,7 @@ from movierec.features.interactions import time_range, training_data
 from movierec.ingest import tables
 from movierec.registry.versions import data_hash
 from movierec.store.events import Checkpoint, EventStore
-from tests.conftest import SimulatedStore
+from tests.support.simulated import SimulatedStore
 
 DAY = 86_400 * 10**9
 NOW = 1_736_000_000 * 10**9

@@ -1,41 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from movierec.stream import open_sink
 from movierec_sim.api import ApiFaults, SiteApiServer
-from movierec_sim.engine import SimConfig, Simulation
-from movierec_sim.faults import FaultConfig
 from movierec_sim.world import World, WorldConfig
-
-
-@dataclass
-class SimulatedLog:
-    world: World
-    ledger: dict
-    path: Path
-
-    @property
-    def url(self) -> str:
-        return f"file://{self.path}"
-
-    def lines(self) -> list[bytes]:
-        return self.path.read_bytes().split(b"\n")[:-1]
-
-
-def simulate_into(url: str, world: World, events: int, faults: float, seed: int = 7) -> dict:
-    sink = open_sink(url)
-    try:
-        config = SimConfig(
-            seed=seed, events=events, faults=FaultConfig.build(faults), service="http://127.0.0.1:9"
-        )
-        return Simulation(world, config, sink).run()
-    finally:
-        sink.close()
+from tests.support.simulated import SimulatedLog, simulate_into
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from movierec.logformat.reference import REASONS
 from movierec_sim.api import SiteApiServer
-from tests.ingest.conftest import SimulatedLog
+from tests.support.simulated import SimulatedLog
 
 
 def test_ingest_writes_the_quality_report(

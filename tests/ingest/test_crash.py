@@ -16,8 +16,7 @@ import pytest
 
 from movierec.store.events import EventStore
 from movierec_sim.api import SiteApiServer
-from tests.ingest.conftest import SimulatedLog
-from tests.ingest.test_ingest import assert_matches_ledger
+from tests.support.simulated import SimulatedLog, assert_matches_ledger
 
 KILLS = 5
 

@@ -16,24 +16,13 @@ from movierec.ingest.runner import IngestConfig, Ingestor
 from movierec.store.events import EventStore
 from movierec_sim.api import ApiFaults, SiteApiServer
 from movierec_sim.world import World
-from tests.ingest.conftest import SimulatedLog, simulate_into
+from tests.support.simulated import SimulatedLog, assert_matches_ledger, simulate_into
 
 
 def ingest(source: str, store: Path, api: str | None, **options) -> dict:
     options.setdefault("api_rate_limit", 2000.0)
     options.setdefault("catalogue_wait", 60.0)
     return Ingestor(IngestConfig(source=source, store=str(store), api=api, **options)).run()
-
-
-def assert_matches_ledger(report: dict, ledger: dict) -> None:
-    expected = ledger["expected_ingest"]
-    assert report["lines_read"] == expected["lines_read"]
-    assert report["stored"] == ledger["clean"]
-    assert report["duplicates"] == ledger["faults"]["duplicate"]
-    assert sum(report["rejected"].values()) == expected["rejected"]
-    assert report["rejected"]["unknown_movie"] == ledger["faults"]["unknown_movie"]
-    assert report["rejected"]["future_timestamp"] == ledger["faults"]["future_timestamp"]
-    assert report["provisional"]["events"] == 0
 
 
 def test_every_clean_line_once_and_every_fault_aside(
