@@ -15,15 +15,19 @@ from movierec.features.interactions import time_range, training_data
 from movierec.models.kinds import load_model
 from movierec.registry.versions import Registry, data_hash
 from movierec.store.events import EventStore
-from tests.conftest import SimulatedStore
 from tests.support.commands import movierec
+from tests.support.simulated import SimulatedStore
 
 ACCEPTANCE_METRICS = ("ndcg@20", "recall@20", "map@20", "hit_rate@20", "coverage", "gini")
 
 
 @pytest.fixture
-def trained(trained_models: Path) -> Path:
-    return trained_models
+def trained(trained_models: Path, tmp_path: Path) -> Path:
+    """A copy of the session's registry for each test: a test that promotes (or otherwise
+    writes) changes only its own, so no test sees another's history."""
+    copy = tmp_path / "models"
+    shutil.copytree(trained_models, copy)
+    return copy
 
 
 def test_every_kind_is_registered_with_complete_provenance(
@@ -76,6 +80,8 @@ def test_versions_are_immutable(trained: Path) -> None:
     registry.promote(version, "again")
     after = sorted(p.stat().st_mtime_ns for p in (trained / "versions" / version).rglob("*"))
     assert before == after
+    last = registry.read()["history"][-1]
+    assert last["to"] == version and last["reason"] == "again"
     with pytest.raises(ValueError, match="no such version"):
         registry.promote("nope", "")
 
