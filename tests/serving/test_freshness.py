@@ -10,7 +10,7 @@ import pytest
 
 from movierec.serving.app import RecommendationService
 from movierec.serving.freshness import Freshness
-from tests.serving.conftest import wait_until
+from tests.support.waiting import wait_until
 
 LOG = [
     b"2025-01-01T00:00:00,1,GET /data/m/the+rock+1996/0.mpg",

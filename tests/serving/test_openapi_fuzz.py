@@ -7,7 +7,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from movierec.serving.openapi import OPENAPI
-from tests.serving.conftest import Running
+from tests.support.serving import Running
 
 schema = schemathesis.openapi.from_dict(OPENAPI)
 

@@ -12,11 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from movierec.catalog.reader import GENDER_CODE, occupation_code
 from movierec.ids import is_movie_id
 from movierec.registry.versions import Registry
+from movierec.serving.snapshot import segment_index
 from movierec.store.events import EventStore
-from tests.conftest import SimulatedStore
-from tests.serving.conftest import Running, wait_until
+from tests.support.serving import CATALOGUED_STRANGER, Running
+from tests.support.simulated import SimulatedStore
+from tests.support.waiting import wait_until
 
 
 def ids_of(body: bytes) -> list[str]:
@@ -54,17 +57,21 @@ def test_no_list_holds_a_movie_the_user_already_watched(
 
 def test_users_the_model_does_not_know_get_a_fallback_of_20(serving: Running) -> None:
     snapshot = serving.service.snapshot
-    assert snapshot is not None
-    known = set(snapshot.user_ids.tolist())
-    catalogued = [u for u in serving.service.demographics.user_ids.tolist() if u not in known]
-    if catalogued:  # known to the catalogue, not to the model: their demographic segment
-        before = serving.service.metrics.answers["segment"]
-        _, body, _ = serving.get(f"/recommend/{catalogued[0]}")
-        assert len(ids_of(body)) == 20
-        assert serving.service.metrics.answers["segment"] == before + 1
+    assert snapshot is not None and snapshot.segments is not None
+    stranger = CATALOGUED_STRANGER  # known to the catalogue, not to the model
+    assert snapshot.row(stranger.user_id) < 0
+    assert stranger.gender is not None and stranger.occupation is not None
+    segment = segment_index(
+        stranger.age or -1, GENDER_CODE[stranger.gender], occupation_code(stranger.occupation)
+    )
+    assert serving.service.demographics.segment(stranger.user_id) == segment
+    before = serving.service.metrics.answers["segment"]
+    _, body, _ = serving.get(f"/recommend/{stranger.user_id}")
+    assert body == snapshot.body(snapshot.segments[segment]) and len(ids_of(body)) == 20
+    assert serving.service.metrics.answers["segment"] == before + 1
     before = serving.service.metrics.answers["popular"]
     _, body, _ = serving.get("/recommend/1234567")  # nobody knows this user
-    assert len(ids_of(body)) == 20
+    assert body == snapshot.body(snapshot.popular) and len(ids_of(body)) == 20
     assert serving.service.metrics.answers["popular"] == before + 1
 
 

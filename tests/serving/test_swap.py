@@ -7,7 +7,8 @@ import threading
 from collections import Counter
 
 from movierec.registry.versions import Registry
-from tests.serving.conftest import Running, wait_until
+from tests.support.serving import Running
+from tests.support.waiting import wait_until
 
 SWAPS = 10
 
