@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Fetch, start, stop and probe a single-node Apache Kafka broker for development and tests.
 
-Standard library only: this runs on a fresh machine before the project's own packages are
-installed, needing nothing but Java 17+ and Maven.
+Run with the project's virtualenv (scripts/setup.sh makes it): readiness is asked of the
+broker through confluent_kafka, the client the project itself uses. Starting needs Java
+17+ and Maven besides.
 
-    python3 scripts/kafka.py fetch [--version V]
-    python3 scripts/kafka.py start [--port 19092] [--controller-port 19093] [--dir DIR]
-    python3 scripts/kafka.py status [--dir DIR]
-    python3 scripts/kafka.py stop [--dir DIR]
+    .venv/bin/python scripts/kafka.py fetch [--version V]
+    .venv/bin/python scripts/kafka.py start [--port 19092] [--controller-port 19093] [--dir DIR]
+    .venv/bin/python scripts/kafka.py status [--dir DIR]
+    .venv/bin/python scripts/kafka.py stop [--dir DIR]
 
-`start` prints `bootstrap=127.0.0.1:PORT` once the broker answers a Metadata request
+`start` prints `bootstrap=127.0.0.1:PORT` once the broker answers a metadata request
 listing itself, i.e. when clients can really produce and consume.
 """
 
@@ -23,13 +24,21 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+try:
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+except ImportError:  # run by the system Python: say how to run it instead
+    sys.exit(
+        "kafka.py: confluent_kafka is missing; run it with the project's virtualenv: "
+        ".venv/bin/python scripts/kafka.py (scripts/setup.sh creates .venv)"
+    )
 
 DEFAULT_VERSION = "4.4.0"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -155,59 +164,28 @@ def _add_slf4j_binding(work: str, staged: Path) -> None:
         sys.exit(f"kafka.py: fetching {bridge} {log4j} failed")
 
 
-# --- readiness probe: the Kafka wire protocol, just enough of it -----------------------------
-
-
-def _request(sock: socket.socket, api_key: int, version: int, corr: int, body: bytes) -> bytes:
-    client = b"movierec-probe"
-    header = struct.pack(">hhih", api_key, version, corr, len(client)) + client
-    payload = header + body
-    sock.sendall(struct.pack(">i", len(payload)) + payload)
-    size = struct.unpack(">i", _recv_exact(sock, 4))[0]
-    reply = _recv_exact(sock, size)
-    if struct.unpack(">i", reply[:4])[0] != corr:
-        raise OSError("correlation id mismatch")
-    return reply[4:]
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < n:
-        chunk = sock.recv(n - len(chunks))
-        if not chunk:
-            raise OSError("connection closed")
-        chunks += chunk
-    return bytes(chunks)
+# --- readiness probe ---------------------------------------------------------------------------
 
 
 def broker_ready(host: str, port: int, timeout: float = 3.0) -> bool:
-    """True when the broker answers ApiVersions and a Metadata request that lists a broker.
+    """True when the broker answers a metadata request that lists a broker.
 
     An open port is not enough: the listener accepts connections before the broker has
     caught up with the metadata log and been unfenced, and until then clients fail.
     """
+    admin = AdminClient(
+        {
+            "bootstrap.servers": f"{host}:{port}",
+            # A broker still starting refuses connections: expected here, not worth a log line.
+            "log_level": 0,
+            "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
+        }
+    )
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            reply = _request(sock, 18, 0, 1, b"")  # ApiVersions v0 is accepted by every broker
-            error, count = struct.unpack(">hi", reply[:6])
-            if error != 0:
-                return False
-            ranges = {}
-            for i in range(count):
-                key, low, high = struct.unpack(">hhh", reply[6 + 6 * i : 12 + 6 * i])
-                ranges[key] = (low, high)
-            low, high = ranges.get(3, (0, -1))
-            version = max(low, 4)
-            if version > min(high, 8):  # only the non-flexible encodings are spoken here
-                return False
-            # Metadata for no topics (empty array), no auto-creation, no authorized-ops flags.
-            body = struct.pack(">ib", 0, 0) + (b"\x00\x00" if version >= 8 else b"")
-            reply = _request(sock, 3, version, 2, body)
-            brokers: int = struct.unpack(">i", reply[4:8])[0]  # after throttle_time_ms
-            return brokers > 0
-    except (OSError, struct.error):
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException:
         return False
+    return len(metadata.brokers) > 0
 
 
 # --- process management ----------------------------------------------------------------------

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it: set-up, lint, a real Kafka broker (started by
 # scripts/kafka.py when Java is present), then every test with coverage.
-# Extra arguments go to pytest (e.g. scripts/test.sh tests/sim -k ledger).
+# Extra arguments go to pytest (e.g. scripts/test.sh tests/movierec_sim -k ledger).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,10 +11,10 @@ scripts/setup.sh
 .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
 
 kafka_dir=.kafka/test
-stop_kafka() { python3 scripts/kafka.py stop --dir "$kafka_dir" >/dev/null 2>&1 || true; }
+stop_kafka() { .venv/bin/python scripts/kafka.py stop --dir "$kafka_dir" >/dev/null 2>&1 || true; }
 if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then
   stop_kafka
-  if out=$(python3 scripts/kafka.py start --port 19392 --controller-port 19393 --dir "$kafka_dir"); then
+  if out=$(.venv/bin/python scripts/kafka.py start --port 19392 --controller-port 19393 --dir "$kafka_dir"); then
     trap stop_kafka EXIT
     export MOVIEREC_KAFKA_BOOTSTRAP="${out#bootstrap=}"
     echo "test: Kafka broker ready at $MOVIEREC_KAFKA_BOOTSTRAP" >&2
@@ -28,4 +28,5 @@ elif [ -n "${CI:-}" ]; then
 fi
 
 mkdir -p reports
-.venv/bin/pytest --cov --cov-report=term --cov-report=json:reports/coverage.json "$@"
+.venv/bin/pytest --cov --cov-report=term --cov-report=json:reports/coverage.json \
+  --cov-report=html:reports/coverage "$@"
