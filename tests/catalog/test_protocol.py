@@ -255,8 +255,9 @@ def test_a_dropped_keep_alive_connection_costs_no_attempt(scripted: Any) -> None
     catalog = client(workers=1, max_attempts=1)
     for user_id in range(12, 17):
         catalog.request_users([user_id])
+        # No pause: the next request may race the server's close of the connection, and
+        # either way the dropped connection must cost no attempt.
         assert catalog.wait_idle(5.0)
-        time.sleep(0.05)  # the drop reaches the client before its next request
     assert catalog.user(12) == RECORD
     assert catalog.stats()["user"]["ok"] == 5
     assert catalog.stats()["errors"] == {}
