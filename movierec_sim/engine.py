@@ -14,6 +14,7 @@ from movierec.logformat.writer import (
     format_with_fraction,
     recommendation_line,
 )
+from movierec.progress import Progress
 from movierec.stream.base import Sink
 from movierec_sim import behaviour as bh
 from movierec_sim.config import SimConfig
@@ -40,7 +41,7 @@ class Simulation:
         config: SimConfig,
         sink: Sink,
         behaviour: bh.Behaviour | None = None,
-        progress: Callable[[dict], None] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.world = world
         self.config = config
@@ -116,6 +117,8 @@ class Simulation:
             if self.progress is not None:
                 self.progress(self._status(self.t, wall_start))
         self.sink.flush()
+        if self.progress is not None:  # the last word, however short the run was
+            self.progress(self._status(self.t, wall_start), force=True)
         self._wall_seconds += time.monotonic() - wall_start
 
     def close(self) -> None:

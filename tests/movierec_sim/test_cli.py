@@ -50,7 +50,8 @@ def test_simulate_writes_the_log_and_ledger(tmp_path: Path) -> None:
     assert kinds == ledger["clean"]
     summary = json.loads(done.stdout)
     assert summary["lines"] == 200_000 and summary["faults"] == ledger["faults"]
-    assert '"job":"simulate"' in done.stderr or ledger["simulated"]["wall_seconds"] < 5
+    last = [json.loads(line) for line in done.stderr.splitlines() if '"job":"simulate"' in line][-1]
+    assert last["lines"] == 200_000
 
 
 def test_bad_options_get_a_clear_error(tmp_path: Path) -> None:
