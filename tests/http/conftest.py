@@ -70,33 +70,6 @@ def app(request: Request) -> Any:
     return Response(200, f"{request.method} {request.target}".encode())
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    """Poll `condition` until it holds; fail naming `what` once `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.005)
-
-
-def handlers_in_flight(thread: ServerThread) -> int:
-    """Async handlers running now, counted on the server's own loop (the set is its)."""
-
-    async def count() -> int:
-        return len(thread.server.tasks)
-
-    return int(thread.call(count()))
-
-
-def refuses_connections(port: int) -> bool:
-    """True once nothing listens on `port` (the server closed its listening socket)."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except ConnectionRefusedError:
-        return True
-    return False
-
-
 class RawConn:
     """A client socket that sends raw bytes and parses responses itself."""
 

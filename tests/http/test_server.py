@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from movierec.http.server import HTTPServer, Request, Response, ServerThread
-from tests.http.conftest import handlers_in_flight, refuses_connections, wait_for
+from tests.support.waiting import wait_until
 
 Serve = Callable[..., ServerThread]
 Connect = Callable[[int], Any]  # returns conftest.RawConn
@@ -175,12 +175,35 @@ def test_close_connection_drops_without_answer(serve: Serve, connect: Connect, p
     assert c.buf == b""
 
 
+def handlers_in_flight(thread: ServerThread) -> int:
+    """Async handlers running now, counted on the server's own loop (the set is its)."""
+
+    async def count() -> int:
+        return len(thread.server.tasks)
+
+    return int(thread.call(count()))
+
+
+def refuses_connections(port: int) -> bool:
+    """True once nothing listens on `port` (the server closed its listening socket)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
 def test_stop_frees_the_port_and_cancels_pending_handlers(serve: Serve, connect: Connect) -> None:
     t = serve()
     port = t.port
     c = connect(port)
     c.send(b"GET /slow?30 HTTP/1.1\r\n\r\n")
-    wait_for(lambda: handlers_in_flight(t) == 1, "the slow handler to start")
+    wait_until(
+        lambda: handlers_in_flight(t) == 1,
+        timeout=5.0,
+        every=0.005,
+        what="the slow handler to start",
+    )
     started = time.monotonic()
     t.stop()
     assert time.monotonic() - started < 3
@@ -202,10 +225,17 @@ def test_graceful_stop_finishes_in_flight_request(serve: Serve, connect: Connect
     port = t.port
     c = connect(port)
     c.send(b"GET /held HTTP/1.1\r\n\r\n")
-    wait_for(lambda: handlers_in_flight(t) == 1, "the handler to start")
+    wait_until(
+        lambda: handlers_in_flight(t) == 1, timeout=5.0, every=0.005, what="the handler to start"
+    )
     stopper = threading.Thread(target=t.stop, kwargs={"grace": 5.0}, name="stopper")
     stopper.start()
-    wait_for(lambda: refuses_connections(port), "stop() to close the listening socket")
+    wait_until(
+        lambda: refuses_connections(port),
+        timeout=5.0,
+        every=0.005,
+        what="stop() to close the listening socket",
+    )
     assert handlers_in_flight(t) == 1
     t.loop.call_soon_threadsafe(release.set)
     assert c.response()[2] == b"finished"

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from movierec.http.server import ServerThread
+from tests.support.waiting import wait_until
 
 Serve = Callable[..., ServerThread]
 Connect = Callable[[int], Any]  # returns conftest.RawConn
@@ -167,16 +168,16 @@ def test_connection_cap(serve: Serve, connect: Connect) -> None:
     assert extra.response()[0] == 503
     assert extra.closed()
     held[0].close()
-    deadline = time.monotonic() + 3
-    while True:  # the server learns of the close asynchronously
+
+    def fresh_connection_served() -> bool:
         c = connect(t.port)
         c.send(b"GET / HTTP/1.1\r\n\r\n")
         status = c.response()[0]
         c.close()
-        if status == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert status == 200
+        return status == 200
+
+    # The server learns of the close asynchronously.
+    wait_until(fresh_connection_served, timeout=3.0, what="a freed slot to serve a newcomer")
     assert t.server.stats()["connections_rejected"] >= 1
 
 
@@ -191,9 +192,9 @@ def test_client_that_never_reads_is_dropped(serve: Serve) -> None:
             sock.sendall(b"GET /big HTTP/1.1\r\n\r\n")
     except (TimeoutError, OSError):
         pass
-    deadline = time.monotonic() + 5
-    while t.server.stats()["timeouts"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(
+        lambda: t.server.stats()["timeouts"] > 0, timeout=5.0, what="the write timeout to fire"
+    )
     sock.close()
     assert t.server.stats()["timeouts"] == 1
     assert t.server.stats()["requests"] < 50
