@@ -15,6 +15,7 @@ from movierec.catalog.client import CatalogClient
 from movierec.catalog.records import MovieRecord, UserRecord
 from movierec_sim.api import ApiFaults, SiteApiServer
 from movierec_sim.world import World, WorldConfig
+from tests.support.waiting import wait_until
 
 FAULTS = ApiFaults(
     error_share=0.2, hang_share=0.05, missing_share=0.1, null_share=0.1, hang_max_s=0.5, seed=3
@@ -85,15 +86,6 @@ def all_ids(world: World) -> tuple[list[str], list[int]]:
     return list(world.movie_ids), list(range(1, world.n_users + 1))
 
 
-def wait_until(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def test_clean_api_fills_in_every_record(world: World, api: Any, client: Any) -> None:
     server = api()
     catalog = client(server.url, rate_limit=None)
@@ -146,7 +138,7 @@ def test_every_id_fills_in_despite_faults(world: World, api: Any, client: Any) -
         stats = catalog.stats()
         return stats["movie"]["ok"] == len(movies) and stats["user"]["ok"] == len(users)
 
-    assert wait_until(settled, 90.0), catalog.stats()
+    wait_until(settled, 90.0, what="every id settled")
     faults = server.stats()
     assert (
         faults["errors"] and faults["hangs"] and faults["missing_fields"] and faults["null_fields"]
@@ -227,7 +219,7 @@ def test_pending_and_failed_ids_resume_after_restart(
     movies, users = all_ids(world)
     down = client(dead_url, max_attempts=1, backoff_base=0.01, backoff_max=0.05)
     down.request_users(users[:10])
-    assert wait_until(lambda: down.stats()["user"]["failed"] == 10, 10.0)
+    wait_until(lambda: down.stats()["user"]["failed"] == 10, 10.0)
     down.close()
     offline = client(None)
     assert offline.request_movies(movies[:10]) == 10
@@ -260,7 +252,7 @@ def test_a_down_api_never_blocks(client: Any, dead_url: str) -> None:
         assert catalog.request_users(range(1, 100_002 + n)) == 1
         timings.append(time.perf_counter() - started)
     assert min(timings) < 0.05
-    assert wait_until(lambda: catalog.stats()["errors"].get("connection", 0) > 0, 10.0)
+    wait_until(lambda: catalog.stats()["errors"].get("connection", 0) > 0, 10.0)
     assert catalog.movie_status("film+1+2000") in ("pending", "failed")
     started = time.monotonic()
     assert catalog.wait_idle(0.2) is False
@@ -272,7 +264,7 @@ def test_hanging_api_close_is_prompt(world: World, api: Any, client: Any) -> Non
     server = api(ApiFaults(hang_share=1.0, hang_max_s=30.0))
     catalog = client(server.url, timeout=10.0)
     catalog.request_movies(world.movie_ids)
-    assert wait_until(lambda: server.stats()["hangs"] >= 8, 5.0)
+    wait_until(lambda: server.stats()["hangs"] >= 8, 5.0)
     started = time.monotonic()
     assert catalog.wait_idle(0.2) is False
     assert time.monotonic() - started < 1.0

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from movierec.catalog.client import CatalogClient
 from movierec.catalog.http import Backoff, Connection, Deadlines, Reply, parse_retry_after
 from movierec.catalog.records import UserRecord
+from tests.support.waiting import wait_until
 
 Answer = tuple[int, dict[str, str], bytes]
 USER = {"user_id": 12, "age": 27, "occupation": "college/grad student", "gender": "M"}
@@ -164,11 +165,11 @@ def test_a_round_of_failures_is_retried_later(scripted: Any) -> None:
     server, client = scripted(lambda path, nth: (503, {}, b"down") if nth < 4 else ok(USER))
     catalog = client(max_attempts=2, backoff_base=0.05, backoff_max=0.4)
     catalog.request_users([12])
-    assert wait_until(lambda: catalog.user_status(12) == "failed", 5.0)
+    wait_until(lambda: catalog.user_status(12) == "failed", 5.0, every=0.005)
     details = catalog.details("user", 12)
     assert details is not None and details["next_retry"] > time.time() - 1
     assert catalog.wait_idle(0.0)  # a failed id that is not due yet is nothing to wait for
-    assert wait_until(lambda: catalog.user_status(12) == "ok", 10.0)
+    wait_until(lambda: catalog.user_status(12) == "ok", 10.0)
     assert len(server.log) == 5
     assert catalog.stats()["rounds_failed"] == 2
 
@@ -265,15 +266,6 @@ def test_a_dropped_keep_alive_connection_costs_no_attempt(scripted: Any) -> None
     assert len(server.log) == 5 and server.connections == 5
 
 
-def wait_until(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 TRICKLE = 0.02  # seconds per byte: each read is quick, the whole answer takes seconds
 
 
@@ -295,7 +287,7 @@ def test_a_trickled_answer_is_given_up_at_the_timeout_and_retried(scripted: Any)
     # The whole answer would take over 3 s; the client gave up at its timeout and asked
     # again after a backoff of at most 10 ms.
     assert timeout - 0.05 <= second - first < timeout + 0.3
-    assert wait_until(lambda: len(server.cut) == 1, 5.0)  # and it hung up on the trickle
+    wait_until(lambda: len(server.cut) == 1, 5.0)  # and it hung up on the trickle
 
 
 def test_a_connection_gives_up_a_trickle_within_its_timeout(scripted: Any) -> None:
