@@ -20,7 +20,10 @@ APPLICATION_JSON = "application/json"
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Bounds that keep one hostile or broken client from hurting the others."""
+    """Bounds that keep one hostile or broken client from hurting the others.
+
+    docs/serving.md lists what a client exceeding each one gets.
+    """
 
     # Bytes of "METHOD target HTTP/x.y" before the CRLF; longer answers 414.
     max_request_line: int = 8192
@@ -28,20 +31,57 @@ class Limits:
     max_header_bytes: int = 16384
     # Number of header lines; more answers 431.
     max_headers: int = 100
-    # Largest request body (Content-Length) read into memory; more answers 413.
+    # Largest request body (Content-Length) read into memory; more answers 413. With 0 no
+    # body is taken at all: Content-Length > 0 or any Transfer-Encoding answers 413 right
+    # after the head, and the body is never buffered.
     max_body: int = 1 << 20
     # Seconds a keep-alive connection may sit without a request.
     keepalive_timeout: float = 15.0
     # Seconds from the first byte of a request until its head (and body) is complete;
     # trickling bytes does not extend it, which is what defeats slowloris.
     header_timeout: float = 10.0
-    # Seconds a client may leave our answers unread (write buffer full) before we drop it.
-    write_timeout: float = 30.0
+    # Seconds our answers may stay stuck (the client not reading): the clock starts when
+    # output first backs up and restarts only once it has all been handed to the socket,
+    # so reading a trickle does not extend it.
+    write_timeout: float = 10.0
     # After a fatal error we half-close and keep draining input this long, so the client
     # reads our error answer instead of a TCP reset.
     linger_timeout: float = 1.0
-    # Open connections at once; further ones get a 503 and are closed.
+    # Open connections at once. At the cap a newcomer displaces the connection idle the
+    # longest; when none is idle it gets a 503 and is closed.
     max_connections: int = 10000
+    # At the cap, one peer address may hold at most this share of max_connections: beyond
+    # it, it can only displace its own idle connections (else 503), and an address above
+    # it yields its connections to newcomers from other addresses.
+    max_address_share: float = 0.25
+    # Requests of one connection served in one turn of the event loop; a pipelined rest
+    # waits for the next turn, so the other connections are served in between.
+    max_requests_per_turn: int = 16
+    # Bytes of answers the transport may hold for one connection before that connection
+    # stops being read (its answers are not being read either).
+    write_buffer_high: int = 16 * 1024
+    # The kernel's send buffer per connection (SO_SNDBUF; 0 keeps the OS default, which
+    # on loopback grows to megabytes: that many unread answers before backpressure).
+    send_buffer: int = 64 * 1024
+    # Bytes of request input plus backed-up answers held across all connections; beyond
+    # it the connections holding the most are dropped until a quarter of it is free.
+    max_buffered: int = 128 << 20
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.max_address_share <= 1.0:
+            raise ValueError(
+                f"max_address_share must be within (0, 1], not {self.max_address_share}"
+            )
+        for name in (
+            "max_connections",
+            "max_requests_per_turn",
+            "write_buffer_high",
+            "max_buffered",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.max_body < 0 or self.send_buffer < 0:
+            raise ValueError("max_body and send_buffer must not be negative")
 
 
 class Request:

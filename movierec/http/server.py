@@ -7,7 +7,9 @@
 
 A handler takes a Request and returns a Response, or an awaitable of one. Sync handlers
 are the fast path (no task per request); async handlers may sleep (injected latency).
-Limits (see messages.Limits) may be given as keyword arguments.
+Limits (see messages.Limits) may be given as keyword arguments. What the server did is
+counted in a stats.ServerStats, its own or one passed in (a service passes the one its
+metrics read).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from movierec.http.admission import ConnectionTable
 from movierec.http.messages import (
     APPLICATION_JSON,
     TEXT_PLAIN,
@@ -30,6 +33,7 @@ from movierec.http.messages import (
     Response,
 )
 from movierec.http.protocol import Handler, HTTPConnection
+from movierec.http.stats import ServerStats
 
 __all__ = [
     "APPLICATION_JSON",
@@ -70,6 +74,7 @@ class HTTPServer:
         reuse_port: bool = False,
         backlog: int = 2048,
         sock: socket.socket | None = None,
+        stats: ServerStats | None = None,
         **limit_overrides: Any,
     ) -> None:
         self.handler = handler
@@ -79,14 +84,15 @@ class HTTPServer:
         self.reuse_port = reuse_port
         self.backlog = backlog
         self._sock = sock
-        self.connections: set[HTTPConnection] = set()
+        self.connections: ConnectionTable[HTTPConnection] = ConnectionTable(
+            self.limits.max_connections, self.limits.max_address_share
+        )
+        # Connections holding input or backed-up answers (counted in stats.buffered_bytes).
+        self.holders: set[HTTPConnection] = set()
         # Tasks of async handlers in flight, so stop() can cancel and reap them.
         self.tasks: set[asyncio.Future[Any]] = set()
-        self.counters: dict[str, int] = dict.fromkeys(
-            ("connections", "connections_rejected", "requests", "bad_requests", "handler_errors",
-             "timeouts"),
-            0,
-        )  # fmt: skip
+        self.server_stats = stats if stats is not None else ServerStats()
+        self.counters = self.server_stats.counters
         self._server: asyncio.AbstractServer | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._port = 0
@@ -120,6 +126,12 @@ class HTTPServer:
             )
         self._server = server
         self._port = server.sockets[0].getsockname()[1]
+        if self.limits.send_buffer:
+            # Accepted sockets inherit it: a client that does not read leaves at most
+            # this much in the kernel (loopback's default grows to megabytes), so
+            # backpressure reaches us after a few dozen unread answers, not thousands.
+            for listener in server.sockets:
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.send_buffer)
         lim = self.limits
         shortest = min(lim.keepalive_timeout, lim.header_timeout, lim.linger_timeout)
         # The sweep granularity bounds how late a timeout fires, at a quarter of the shortest.
@@ -146,6 +158,16 @@ class HTTPServer:
                 cap = max(1, soft - 64)
                 log.warning("open-file limit %d: capping connections at %d", soft, cap)
                 self.limits = dataclasses.replace(self.limits, max_connections=cap)
+                self.connections = ConnectionTable(cap, self.limits.max_address_share)
+
+    def shed(self) -> None:
+        """Buffered memory went over max_buffered: drop the connections holding the most
+        until a quarter of it is free again."""
+        target = self.limits.max_buffered * 3 // 4
+        for conn in sorted(self.holders, key=lambda c: c.held, reverse=True):
+            if self.server_stats.buffered_bytes <= target:
+                break
+            conn.shed()
 
     def _sweep(self) -> None:
         now = self.loop.time()
@@ -184,7 +206,11 @@ class HTTPServer:
         await asyncio.sleep(0)
 
     def stats(self) -> dict[str, int]:
-        return {**self.counters, "connections_open": len(self.connections)}
+        return {
+            **self.counters,
+            "connections_open": len(self.connections),
+            "buffered_bytes": self.server_stats.buffered_bytes,
+        }
 
 
 class ServerThread:

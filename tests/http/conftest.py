@@ -73,8 +73,12 @@ def app(request: Request) -> Any:
 class RawConn:
     """A client socket that sends raw bytes and parses responses itself."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    def __init__(self, port: int, source: str | None = None) -> None:
+        # `source`: another loopback address (127.0.0.2, ...) to connect from, so the
+        # server sees a different peer.
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=5, source_address=(source, 0) if source else None
+        )
         self.buf = b""
 
     def send(self, data: bytes) -> None:
@@ -145,11 +149,11 @@ def serve() -> Iterator[Callable[..., ServerThread]]:
 
 
 @pytest.fixture
-def connect() -> Iterator[Callable[[int], RawConn]]:
+def connect() -> Iterator[Callable[..., RawConn]]:
     conns: list[RawConn] = []
 
-    def open_conn(port: int) -> RawConn:
-        conn = RawConn(port)
+    def open_conn(port: int, source: str | None = None) -> RawConn:
+        conn = RawConn(port, source)
         conns.append(conn)
         return conn
 

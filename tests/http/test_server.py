@@ -75,7 +75,7 @@ def test_absolute_form_target(serve: Serve, connect: Connect) -> None:
 
 def test_connection_close_is_honoured(serve: Serve, connect: Connect) -> None:
     c = connect(serve().port)
-    c.send(b"GET /a HTTP/1.1\r\nConnection: close\r\n\r\n")
+    c.send(b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     status, headers, body = c.response()
     assert (status, body, headers["connection"]) == (200, b"GET /a", "close")
     assert c.closed()
@@ -90,11 +90,11 @@ def test_pipelined_requests_answered_in_order(serve: Serve, connect: Connect) ->
 def test_pipelining_keeps_order_across_async_handlers(serve: Serve, connect: Connect) -> None:
     c = connect(serve().port)
     c.send(
-        b"GET /slow?0.2 HTTP/1.1\r\n\r\n"
-        b"GET /fast HTTP/1.1\r\n\r\n"
-        b"GET /slow?0.05 HTTP/1.1\r\n\r\n"
-        b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
-        b"GET /last HTTP/1.1\r\n\r\n"
+        b"GET /slow?0.2 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /slow?0.05 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+        b"GET /last HTTP/1.1\r\nHost: x\r\n\r\n"
     )
     bodies = [c.response()[2] for _ in range(5)]
     assert bodies[:3] == [b"slow /slow?0.2", b"GET /fast", b"slow /slow?0.05"]
@@ -127,7 +127,7 @@ def test_http10_keep_alive_when_asked(serve: Serve, connect: Connect) -> None:
 
 def test_head_sends_length_but_no_body(serve: Serve, connect: Connect) -> None:
     c = connect(serve().port)
-    c.send(b"HEAD /big HTTP/1.1\r\n\r\nGET /after HTTP/1.1\r\n\r\n")
+    c.send(b"HEAD /big HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
     status, headers, body = c.response(head=True)
     assert (status, body, headers["content-length"]) == (200, b"", str(1 << 20))
     assert c.response()[2] == b"GET /after"
@@ -135,7 +135,7 @@ def test_head_sends_length_but_no_body(serve: Serve, connect: Connect) -> None:
 
 def test_expect_100_continue(serve: Serve, connect: Connect) -> None:
     c = connect(serve().port)
-    c.send(b"POST /echo HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+    c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
     assert c.response()[0] == 100
     c.send(b"data")
     status, _, body = c.response()
@@ -156,13 +156,13 @@ def test_handler_failure_is_500_and_logged(
     caplog.set_level(logging.ERROR, logger="movierec.http")
     t = serve()
     c = connect(t.port)
-    c.send(b"GET %s HTTP/1.1\r\n\r\n" % path.encode())
+    c.send(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
     status, _, body = c.response()
     assert status == 500
     assert body.startswith(b"internal server error: ") and body.count(b"\n") == 1
     assert any("handler failed" in r.getMessage() for r in caplog.records)
     # The connection survives a handler failure.
-    c.send(b"GET /ok HTTP/1.1\r\n\r\n")
+    c.send(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
     assert c.response()[2] == b"GET /ok"
     assert t.server.stats()["handler_errors"] == 1
 
@@ -170,7 +170,7 @@ def test_handler_failure_is_500_and_logged(
 @pytest.mark.parametrize("path", [b"/drop", b"/async-drop"])
 def test_close_connection_drops_without_answer(serve: Serve, connect: Connect, path: bytes) -> None:
     c = connect(serve().port)
-    c.send(b"GET " + path + b" HTTP/1.1\r\n\r\n")
+    c.send(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
     assert c.closed()
     assert c.buf == b""
 
@@ -197,7 +197,7 @@ def test_stop_frees_the_port_and_cancels_pending_handlers(serve: Serve, connect:
     t = serve()
     port = t.port
     c = connect(port)
-    c.send(b"GET /slow?30 HTTP/1.1\r\n\r\n")
+    c.send(b"GET /slow?30 HTTP/1.1\r\nHost: x\r\n\r\n")
     wait_until(
         lambda: handlers_in_flight(t) == 1,
         timeout=5.0,
@@ -224,7 +224,7 @@ def test_graceful_stop_finishes_in_flight_request(serve: Serve, connect: Connect
     t = serve(held_until_released)
     port = t.port
     c = connect(port)
-    c.send(b"GET /held HTTP/1.1\r\n\r\n")
+    c.send(b"GET /held HTTP/1.1\r\nHost: x\r\n\r\n")
     wait_until(
         lambda: handlers_in_flight(t) == 1, timeout=5.0, every=0.005, what="the handler to start"
     )
