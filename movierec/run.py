@@ -27,7 +27,7 @@ from pydantic import Field
 
 from movierec.config import Settings, add_options
 from movierec.evaluation.pipeline import EvaluateConfig, evaluate_registry, write_report
-from movierec.http.server import HTTPServer, ServerThread
+from movierec.http.server import ServerThread
 from movierec.ingest.runner import IngestConfig, Ingestor
 from movierec.progress import Progress
 from movierec.serving.app import RecommendationService
@@ -153,7 +153,7 @@ def _run(config: RunConfig, root: Path) -> dict[str, Any]:
     quality: dict[str, Any] = {}
     with (
         SiteApiServer(world, port=config.api_port) as api,
-        ServerThread(HTTPServer(service.handle, port=config.service_port)) as server,
+        ServerThread(service.http_server(port=config.service_port)) as server,
     ):
         loader.start()
         freshness.start()

@@ -3,7 +3,10 @@
 An answer comes from, in order: a list refreshed from the user's events newer than the
 model (freshness), the model's precomputed list, the user's demographic segment (a user the
 model does not know, whom the catalogue does), or what is popular. The handler is
-synchronous and allocation-light: the work was done when the model was loaded.
+synchronous and allocation-light: the work was done when the model was loaded. A method
+other than GET or HEAD is refused before anything else, so a refused request never
+computes a list nor reaches the answer log; and no endpoint takes a body, so the HTTP
+layer refuses one (413) before it is read.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from movierec.http.server import Request, Response
+from movierec.http.server import HTTPServer, Limits, Request, Response
 from movierec.ids import parse_user_id
 from movierec.registry.versions import Registry
 from movierec.serving.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -32,6 +35,9 @@ _NOT_FOUND = Response(404, b"not found: try GET /recommend/<userid>\n", TEXT)
 _NOT_ALLOWED = Response(
     405, b"method not allowed: only GET and HEAD\n", TEXT, [("Allow", "GET, HEAD")]
 )
+_ALLOWED = frozenset(("GET", "HEAD"))
+# The service's HTTP limits: the defaults, except that no endpoint takes a request body.
+LIMITS = Limits(max_body=0)
 
 
 class RecommendationService:
@@ -57,25 +63,28 @@ class RecommendationService:
         if had:
             self.metrics.swaps += 1
 
+    def http_server(self, host: str = "127.0.0.1", port: int = 0) -> HTTPServer:
+        """The HTTP server for this service: its limits, counting into its metrics."""
+        return HTTPServer(self.handle, host, port, limits=LIMITS, stats=self.metrics.http)
+
     # ---- requests (event loop thread) -----------------------------------------------------
     def handle(self, request: Request) -> Response:
-        started = time.perf_counter()
         path = request.path
-        if path.startswith(PREFIX):
+        route = _route(path)
+        if request.method not in _ALLOWED:
+            response = _NOT_ALLOWED  # before any work: no list, no answer log record
+        elif route == "recommend":
+            started = time.perf_counter()
             response = self._recommend(request, path[len(PREFIX) :])
             self.metrics.observe(time.perf_counter() - started)
-            route = "recommend"
-        elif path in ("/healthz", "/healthz/live"):
-            response, route = self._health(path.endswith("/live")), "healthz"
-        elif path == "/metrics":
+        elif route == "healthz":
+            response = self._health(path.endswith("/live"))
+        elif route == "metrics":
             response = Response(200, self.metrics.render(), METRICS_TYPE)
-            route = "metrics"
-        elif path == "/openapi.json":
-            response, route = Response(200, _OPENAPI_BODY, "application/json"), "openapi"
+        elif route == "openapi":
+            response = Response(200, _OPENAPI_BODY, "application/json")
         else:
-            response, route = _NOT_FOUND, "other"
-        if request.method not in ("GET", "HEAD"):
-            response = _NOT_ALLOWED
+            response = _NOT_FOUND
         self.metrics.requests[(route, response.status)] += 1
         return response
 
@@ -115,3 +124,14 @@ class RecommendationService:
             state["last_error"] = self.last_error
         ready = live_only or snapshot is not None
         return Response(200 if ready else 503, orjson.dumps(state), "application/json")
+
+
+def _route(path: str) -> str:
+    """The route of a path, also its label in movierec_requests_total."""
+    if path.startswith(PREFIX):
+        return "recommend"
+    if path in ("/healthz", "/healthz/live"):
+        return "healthz"
+    if path == "/metrics":
+        return "metrics"
+    return "openapi" if path == "/openapi.json" else "other"

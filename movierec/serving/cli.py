@@ -7,7 +7,7 @@ import logging
 import sys
 
 from movierec.config import add_options
-from movierec.http.server import HTTPServer, run_forever
+from movierec.http.server import run_forever
 from movierec.serving.app import RecommendationService
 from movierec.serving.config import ServeConfig
 from movierec.serving.freshness import Freshness
@@ -40,7 +40,7 @@ def run_serve(config: ServeConfig) -> int:
     loader.start()
     if freshness is not None:
         freshness.start()
-    server = HTTPServer(service.handle, host=config.host, port=config.port)
+    server = service.http_server(config.host, config.port)
     try:
         run_forever(server)
     finally:

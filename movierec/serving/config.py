@@ -18,7 +18,11 @@ class ServeConfig(Settings):
         description="the model registry directory", json_schema_extra=option("models")
     )
     port: int = Field(8082, ge=0, le=65535, description="port to listen on (0: any free one)")
-    host: str = Field("0.0.0.0", description="address to listen on")
+    host: str = Field(
+        "127.0.0.1",
+        description="address to listen on: this machine only by default; 0.0.0.0 (every "
+        "interface) exposes /metrics and /healthz too, so choose it deliberately",
+    )
     store: Path | None = Field(
         None, description="event store whose catalogue gives new users' demographics"
     )

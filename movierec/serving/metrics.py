@@ -2,15 +2,17 @@
 
 The hot path only bumps plain Python counters: request counters are touched by the event
 loop thread alone, and the loader, freshness and telemetry threads each own theirs, so no
-lock is taken per request. `prometheus_client` turns them into exposition text at scrape
-time, through a collector that reads them, beside the library's process and platform
-collectors; it also escapes label values, so any model version scrapes cleanly.
+lock is taken per request. The HTTP layer counts into `http` (a ServerStats the service
+hands to its server): every answer by status, the server's own refusals included, and
+each request's time from its first byte read to the last byte of its answer written.
+`prometheus_client` turns them into exposition text at scrape time, through a collector
+that reads them, beside the library's process and platform collectors; it also escapes
+label values, so any model version scrapes cleanly.
 """
 
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterator
 
@@ -30,19 +32,45 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-# Seconds: from well under a millisecond to the site's 600 ms limit.
-BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.6)
+from movierec.http.stats import LATENCY_BUCKETS, LatencyHistogram, ServerStats
+
+# Seconds: from well under a millisecond to the site's 600 ms limit, and beyond it.
+BUCKETS = LATENCY_BUCKETS
 _BUCKET_LABELS = [*(floatToGoString(bound) for bound in BUCKETS), "+Inf"]
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # what generate_latest writes
+
+# The HTTP layer's counters: (ServerStats key, metric name, help).
+_HTTP_COUNTERS = (
+    ("connections", "movierec_http_connections_total", "Connections accepted."),
+    ("connections_rejected", "movierec_http_connections_refused_total",
+     "Connections refused with a 503 at the connection cap."),
+    ("connections_evicted", "movierec_http_connections_evicted_total",
+     "Connections closed at the cap to admit a newcomer (idle the longest, or of an "
+     "address over its share)."),
+    ("connections_shed", "movierec_http_connections_shed_total",
+     "Connections dropped because buffered input and output went over the memory bound."),
+    ("bad_requests", "movierec_http_bad_requests_total",
+     "Requests the HTTP layer refused itself (malformed, over a limit, a body where none is "
+     "taken)."),
+    ("timeouts", "movierec_http_timeouts_total",
+     "Header, body and write deadlines that fired."),
+    ("handler_errors", "movierec_http_handler_errors_total",
+     "Handler failures answered with a 500."),
+    ("turns_deferred", "movierec_http_deferred_turns_total",
+     "Times a connection's pipelined requests were left for a later loop turn, so others "
+     "were served in between."),
+    ("backpressure_pauses", "movierec_http_backpressure_pauses_total",
+     "Times a connection stopped being read because its answers went unread."),
+)  # fmt: skip
 
 
 class Metrics(Collector):
     def __init__(self) -> None:
         self.requests: Counter[tuple[str, int]] = Counter()  # (route, status)
         self.answers: Counter[str] = Counter()  # model | fresh | segment | popular
-        # Per bucket, not cumulative: one increment per observation; summed at scrape time.
-        self._bucket_counts = [0] * (len(BUCKETS) + 1)
-        self._latency_sum = 0.0
+        # The time the handler took for /recommend (the server's own time is in `http`).
+        self.handler_latency = LatencyHistogram()
+        self.http = ServerStats()
         self.swaps = 0
         self.swap_failures = 0
         self.model_version = ""
@@ -59,10 +87,8 @@ class Metrics(Collector):
         PlatformCollector(registry=self.registry)
 
     def observe(self, seconds: float) -> None:
-        """Count one /recommend answer time; bisect_left puts a value equal to a bound in
-        that bound's bucket (Prometheus buckets are `le`, less than or equal)."""
-        self._bucket_counts[bisect_left(BUCKETS, seconds)] += 1
-        self._latency_sum += seconds
+        """Count the handler's time for one /recommend answer."""
+        self.handler_latency.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -76,7 +102,18 @@ class Metrics(Collector):
         for (route, status), count in sorted(self.requests.items()):
             requests.add_metric((route, str(status)), count)
         yield requests
-        yield self._latency()
+        yield _histogram(
+            "movierec_request_seconds",
+            "Time from a request's first byte read to the last byte of its answer handed to "
+            "the socket, every request the server answered.",
+            self.http.latency,
+        )
+        yield _histogram(
+            "movierec_handler_seconds",
+            "Time the handler took to answer /recommend (part of movierec_request_seconds).",
+            self.handler_latency,
+        )
+        yield from self._http()
         answers = CounterMetricFamily(
             "movierec_answers_total",
             "Lists answered, by where they came from (model, fresh: refreshed from recent "
@@ -94,16 +131,26 @@ class Metrics(Collector):
         yield from self._model()
         yield from self._background()
 
-    def _latency(self) -> HistogramMetricFamily:
-        cumulative, buckets = 0, []
-        for label, count in zip(_BUCKET_LABELS, self._bucket_counts, strict=True):
-            cumulative += count
-            buckets.append((label, cumulative))
-        return HistogramMetricFamily(
-            "movierec_request_seconds",
-            "Time to answer /recommend, in the server.",
-            buckets=buckets,
-            sum_value=self._latency_sum,
+    def _http(self) -> Iterator[Metric]:
+        http = self.http
+        responses = CounterMetricFamily(
+            "movierec_http_responses_total",
+            "Answers given, by status: the handler's and the HTTP layer's own (parse errors, "
+            "limits, timeouts, the 503s of the connection cap and the memory bound).",
+            labels=("status",),
+        )
+        for status, count in sorted(http.statuses.items()):
+            responses.add_metric((str(status),), count)
+        yield responses
+        for key, name, documentation in _HTTP_COUNTERS:
+            yield CounterMetricFamily(name, documentation, value=http.counters[key])
+        yield GaugeMetricFamily(
+            "movierec_http_open_connections", "Connections open now.", value=http.open_connections
+        )
+        yield GaugeMetricFamily(
+            "movierec_http_buffered_bytes",
+            "Bytes of request input and backed-up answers held now, all connections together.",
+            value=http.buffered_bytes,
         )
 
     def _model(self) -> Iterator[Metric]:
@@ -157,3 +204,11 @@ class Metrics(Collector):
             "Seconds since the service started.",
             value=time.time() - self.started,
         )
+
+
+def _histogram(name: str, documentation: str, histogram: LatencyHistogram) -> Metric:
+    buckets = [
+        (label, count)
+        for label, (_, count) in zip(_BUCKET_LABELS, histogram.cumulative(), strict=True)
+    ]
+    return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=histogram.sum)

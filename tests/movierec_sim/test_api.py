@@ -237,7 +237,7 @@ def test_hang_does_not_block_other_requests(api: Api) -> None:
 def test_hang_is_capped(api: Api) -> None:
     server = api(ApiFaults(hang_share=1.0, hang_max_s=0.3))
     with socket.create_connection(("127.0.0.1", server.port), timeout=3) as sock:
-        sock.sendall(b"GET /user/12 HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET /user/12 HTTP/1.1\r\nHost: a\r\n\r\n")
         started = time.monotonic()
         assert sock.recv(100) == b""  # dropped without an answer
         assert 0.25 < time.monotonic() - started < 2

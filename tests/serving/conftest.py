@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from movierec.http.server import HTTPServer, ServerThread
+from movierec.http.server import ServerThread
 from movierec.serving.app import RecommendationService
 from movierec.serving.freshness import Freshness
 from movierec.serving.loader import ModelLoader
@@ -36,7 +36,7 @@ def serving(
     loader.on_install.append(freshness.model_changed)
     loader.start()
     freshness.start()
-    server = ServerThread(HTTPServer(service.handle, port=0)).start()
+    server = ServerThread(service.http_server()).start()
     running = Running(service, loader, server, models, log, freshness)
     wait_until(lambda: service.snapshot is not None, what="the first model to load")
     try:

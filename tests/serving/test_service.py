@@ -117,7 +117,9 @@ def test_other_methods_are_refused(serving: Running, method: str) -> None:
 @given(st.binary(max_size=300))
 def test_nothing_a_client_sends_causes_a_5xx_or_a_hang(serving: Running, raw: bytes) -> None:
     request = (
-        b"GET /recommend/" + raw.replace(b"\r", b"").replace(b"\n", b"") + b" HTTP/1.1\r\n\r\n"
+        b"GET /recommend/"
+        + raw.replace(b"\r", b"").replace(b"\n", b"")
+        + b" HTTP/1.1\r\nHost: a\r\n\r\n"
     )
     with socket.create_connection(("127.0.0.1", serving.port), timeout=5) as sock:
         sock.sendall(request)
