@@ -31,6 +31,8 @@ class ConnectionBase(asyncio.Protocol):
     def __init__(self, server: HTTPServer) -> None:
         self._server = server
         self._limits = server.limits
+        # A head no longer than this has a short enough request line and header block.
+        self._short_head = min(server.limits.max_request_line, server.limits.max_header_bytes)
         self._loop = server.loop
         self._stats = server.server_stats
         self._statuses = server.server_stats.statuses

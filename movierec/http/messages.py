@@ -199,23 +199,31 @@ def date_and_server() -> bytes:
     return _date_header
 
 
+# (status, content type) -> (the Date lines it was built with, status + Date + type lines):
+# the start of an answer changes once a second, so it is joined once a second, not per answer.
+_STARTS: dict[tuple[int, str], tuple[bytes, bytes]] = {}
+
+
 def render(response: Response, head_only: bool, connection: bytes) -> bytes:
     """Serialise a response; `connection` is a ready "Connection: ..." line or b""."""
     body = response.body
-    parts = [
-        status_line(response.status),
-        date_and_server(),
-        _content_type_line(response.content_type),
-        b"Content-Length: %d\r\n" % len(body),
-        connection,
-    ]
-    if response.headers:
-        for name, value in response.headers:
-            _check_header(name, value)
-            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+    date = date_and_server()
+    key = (response.status, response.content_type)
+    start = _STARTS.get(key)
+    if start is None or start[0] is not date:
+        start = (date, status_line(key[0]) + date + _content_type_line(key[1]))
+        if len(_STARTS) >= 256:
+            _STARTS.clear()
+        _STARTS[key] = start
+    content = b"" if head_only else body
+    if not response.headers:
+        return b"%sContent-Length: %d\r\n%s\r\n%s" % (start[1], len(body), connection, content)
+    parts = [start[1], b"Content-Length: %d\r\n" % len(body), connection]
+    for name, value in response.headers:
+        _check_header(name, value)
+        parts.append(f"{name}: {value}\r\n".encode("latin-1"))
     parts.append(b"\r\n")
-    if not head_only:
-        parts.append(body)
+    parts.append(content)
     return b"".join(parts)
 
 
