@@ -204,8 +204,8 @@ class ConnectionBase(asyncio.Protocol):
         self._settle(clock())
         self._account()
         if not (self._busy or self._closed or self._lingering or self._deferred):
-            self._resume_reading()
             self._serve_buffered()
+            self._resume_if_room()
 
     def _serve_buffered(self) -> None:
         """Serve input that arrived while we could not (the subclass's part)."""
@@ -220,6 +220,16 @@ class ConnectionBase(asyncio.Protocol):
         if not self._read_paused and not self._closed and self._transport is not None:
             self._read_paused = True
             self._transport.pause_reading()
+
+    def _resume_if_room(self) -> None:
+        """Read again after serving what was buffered, unless complete requests still wait
+        for a later turn and fill the buffer: resuming then would read a pipelining client's
+        next 256 KB every turn while serving only a few requests of it, without bound."""
+        if self._closed or self._lingering or self._busy or self._write_paused:
+            return
+        if self._deferred and len(self._buf) > MAX_IDLE_BUFFER:
+            return  # next_turn comes back here once a turn has served more of it
+        self._resume_reading()
 
     def _resume_reading(self) -> None:
         if self._read_paused and not self._closed and self._transport is not None:

@@ -57,6 +57,12 @@ class Limits:
     # Requests of one connection served in one turn of the event loop; a pipelined rest
     # waits for the next turn, so the other connections are served in between.
     max_requests_per_turn: int = 16
+    # Deferred requests (of all connections together) served in one loop iteration. The
+    # event loop accepts one new connection per iteration (libuv does not accept in a
+    # loop), so an iteration must stay short even when hundreds of connections pipeline:
+    # 200 of them at 16 requests each made every iteration ~80 ms, and a newcomer behind
+    # 200 queued connections waited seconds to be accepted.
+    max_deferred_per_iteration: int = 64
     # Bytes of answers the transport may hold for one connection before that connection
     # stops being read (its answers are not being read either).
     write_buffer_high: int = 16 * 1024
@@ -75,6 +81,7 @@ class Limits:
         for name in (
             "max_connections",
             "max_requests_per_turn",
+            "max_deferred_per_iteration",
             "write_buffer_high",
             "max_buffered",
         ):

@@ -2,8 +2,10 @@
 
 Sync handlers run inline in data_received and their answers for one read are written
 with a single transport.write; only a handler that returns an awaitable costs a task.
-One connection gets at most Limits.max_requests_per_turn requests served per turn of the
-event loop: a pipelined rest waits for the next turn, so other connections get theirs.
+One connection gets at most Limits.max_requests_per_turn requests served per turn: a
+pipelined rest waits in the server's turn queue, which serves at most
+Limits.max_deferred_per_iteration requests per loop iteration, so the loop keeps
+accepting, reading and answering fresh requests in between.
 Timeouts are enforced by the server's periodic sweep (see server.py), so a request
 costs no timer object: a connection only records the time of its last state change.
 Admission, flow control, memory accounting and closing live in connection.py.
@@ -231,14 +233,15 @@ class HTTPConnection(ConnectionBase):
         """Leave the rest of pipelined input for the next loop turn."""
         self._deferred = True
         self._server.counters["turns_deferred"] += 1
-        self._loop.call_soon(self._next_turn)
+        self._server.defer(self)
 
-    def _next_turn(self) -> None:
+    def next_turn(self) -> None:
+        """The server's turn queue reached this connection: serve the next requests."""
         self._deferred = False
         # A pending handler or a full write buffer continues by itself when it ends.
         if not (self._busy or self._write_paused or self._closed or self._lingering):
-            self._resume_reading()
             self._serve_buffered()
+            self._resume_if_room()
 
     def _serve_buffered(self) -> None:
         try:
@@ -292,8 +295,8 @@ class HTTPConnection(ConnectionBase):
             self.close()
             return
         if not (self._write_paused or self._deferred):
-            self._resume_reading()
             self._serve_buffered()
+            self._resume_if_room()
 
     def _render(self, request: Request, result: Response, head_only: bool, keep: bool) -> bytes:
         try:

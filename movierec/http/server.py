@@ -15,6 +15,7 @@ metrics read).
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 import signal
@@ -91,6 +92,10 @@ class HTTPServer:
         self.holders: set[HTTPConnection] = set()
         # Tasks of async handlers in flight, so stop() can cancel and reap them.
         self.tasks: set[asyncio.Future[Any]] = set()
+        # Connections whose pipelined rest waits for a turn, served in order, a bounded
+        # number of requests per loop iteration (Limits.max_deferred_per_iteration).
+        self._turns: collections.deque[HTTPConnection] = collections.deque()
+        self._turns_scheduled = False
         self.server_stats = stats if stats is not None else ServerStats()
         self.counters = self.server_stats.counters
         self._server: asyncio.AbstractServer | None = None
@@ -159,6 +164,29 @@ class HTTPServer:
                 log.warning("open-file limit %d: capping connections at %d", soft, cap)
                 self.limits = dataclasses.replace(self.limits, max_connections=cap)
                 self.connections = ConnectionTable(cap, self.limits.max_address_share)
+
+    def defer(self, conn: HTTPConnection) -> None:
+        """`conn` has pipelined requests left after its turn: queue it for a later one."""
+        self._turns.append(conn)
+        if not self._turns_scheduled:
+            self._turns_scheduled = True
+            self.loop.call_soon(self._run_turns)
+
+    def _run_turns(self) -> None:
+        """Serve queued connections in order until this iteration's budget is spent, then
+        let the loop poll (accept, read, answer fresh requests) before going on."""
+        self._turns_scheduled = False
+        turns, counters = self._turns, self.counters
+        budget = self.limits.max_deferred_per_iteration
+        start = counters["requests"]
+        # Each connection once at most: one deferred again goes to the back of the queue.
+        for _ in range(len(turns)):
+            if counters["requests"] - start >= budget:
+                break
+            turns.popleft().next_turn()
+        if turns and not self._turns_scheduled:
+            self._turns_scheduled = True
+            self.loop.call_soon(self._run_turns)
 
     def shed(self) -> None:
         """Buffered memory went over max_buffered: drop the connections holding the most

@@ -54,6 +54,12 @@ def app(request: Request) -> Any:
         return Response(200, b"x", headers=[("X-Evil", "a\r\nInjected: 1")])
     if path == "/big":
         return Response(200, BIG)
+    if path == "/work":
+        # A handler that takes 50 us or more, as a model lookup does. It waits rather than
+        # computes: a computing handler would hold the GIL that this test process's
+        # clients need, and they would measure the GIL instead of the server.
+        time.sleep(50e-6)
+        return Response(200, b"worked")
     if path == "/echo":
         return Response.json(
             {

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -197,6 +198,70 @@ def test_pipelining_non_readers_do_not_hold_up_others(serve: Serve) -> None:
             10,
             what="every non-reader dropped at the deadline",
         )
+
+
+def test_a_pipeliner_is_not_read_faster_than_it_is_served(serve: Serve) -> None:
+    """Reading stops while a connection's complete requests wait for later turns: resuming
+    every turn read its next 256 KB while serving 16 requests of it, without bound."""
+    t = serve()
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    total = 100_000  # 3.1 MB of requests, sent as fast as the kernel takes them
+    sock = socket.create_connection(("127.0.0.1", t.port), timeout=30)
+    answers = []
+    reader = threading.Thread(target=lambda: answers.append(_count_answers(sock, total)))
+    reader.start()
+    try:
+        sender = threading.Thread(target=sock.sendall, args=(request * total,))
+        sender.start()
+        peak = 0
+        while reader.is_alive():
+            peak = max(peak, buffered(t))
+            reader.join(0.002)
+        sender.join()
+    finally:
+        sock.close()
+    assert answers == [total]
+    assert counter(t, "turns_deferred") > 0
+    # 64 KB of waiting input plus one read of the event loop (256 KB) at most.
+    assert peak <= 512 * 1024, f"{peak} bytes buffered for one pipelining connection"
+
+
+def _count_answers(sock: socket.socket, wanted: int) -> int:
+    """Read until `wanted` answers arrived. The last 11 bytes of what was read are kept
+    in front of the next chunk: a status line split between chunks counts once, and one
+    already counted cannot fit in 11 bytes to count again."""
+    status = b"HTTP/1.1 200"
+    seen, tail = 0, b""
+    while seen < wanted:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            break
+        data = tail + chunk
+        seen += data.count(status)
+        tail = data[-(len(status) - 1) :]
+    return seen
+
+
+def test_a_newcomer_is_accepted_while_many_connections_pipeline(
+    serve: Serve, sockets: Sockets
+) -> None:
+    """The loop accepts one connection per iteration, so iterations must stay short however
+    many connections have pipelined work waiting: when each of them got its 16 requests in
+    every iteration, a newcomer queued behind 100 pipelining connections waited seconds."""
+    assert_newcomers_in_time(serve(max_deferred_per_iteration=16), sockets)
+
+
+def assert_newcomers_in_time(t: ServerThread, sockets: Sockets) -> None:
+    # Connected by the kernel (the server accepts them one loop iteration at a time) and
+    # each 860 requests deep (at least 43 ms of work), answers left unread.
+    work = b"GET /work HTTP/1.1\r\nHost: x\r\n\r\n" * 1000
+    for i in range(100):
+        sock = sockets(t.port, attacker_address(i, 100))
+        sock.setblocking(False)
+        sock.send(work[: 32 * 1024])
+    probes_in_time(t, 1.0)  # from the start: the first probes queue behind the attack
+    wait_until(lambda: counter(t, "connections") >= 101, 10, what="every pipeliner admitted")
+    assert counter(t, "turns_deferred") > 0
 
 
 def test_slow_reader_cannot_extend_the_write_deadline(serve: Serve) -> None:
