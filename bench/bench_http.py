@@ -1,204 +1,127 @@
-"""Micro-benchmark: the movierec HTTP core against an equivalent Flask app.
+"""Micro-benchmark: movierec's HTTP core against the strongest Python servers and nginx.
 
-Each server runs in its own process pinned to CPU 0; the load generator (wrk when
-installed, else a built-in keep-alive client) is pinned to CPU 1, the layout of the
-production target (2 cores, wrk on one). Prints one JSON object:
+In one run, with the same pinning (each server on the first CPU with taskset, wrk on the
+second), the same connections and the same fixed body on the same path: movierec's core
+with a trivial handler; uvicorn with httptools and uvloop (a raw ASGI app, 1 worker, access
+log off); granian (1 worker, 1 runtime thread) on RSGI, its native interface, and on ASGI;
+and nginx `return 200` (1 worker process), the practical limit. Each server is started
+fresh, checked to answer the body, warmed up, measured and stopped. Prints one JSON object
+with each server's req/s, p50/p99/p99.9 and errors, the ratios, and the verdict of the
+issue's rule: keep the own core only while it is at least 1.3x the best Python server.
 
-    .venv/bin/python bench/bench_http.py --duration 10 --connections 50
+    .venv/bin/python bench/bench_http.py [--duration 10] [--connections 64]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import re
-import shutil
-import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-BODY = b"mona+lisa+1986,interstellar+2014,our+paradise+2011,walle+2008,schindlers+list+1993"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers
+from peer_apps import BODY
 
-OURS = f"""
-from movierec.http.server import HTTPServer, Response, run_forever
-ANSWER = Response(200, {BODY!r})
-run_forever(HTTPServer(lambda request: ANSWER, backlog=4096),
-            ready=lambda s: print(s.port, flush=True), grace=0)
-"""
-
-FLASK = f"""
-import logging
-from flask import Flask
-from werkzeug.serving import make_server
-logging.getLogger("werkzeug").setLevel(logging.ERROR)
-app = Flask("bench")
-
-@app.route("/recommend/<userid>")
-def recommend(userid):
-    return {BODY!r}, 200, {{"Content-Type": "text/plain; charset=utf-8"}}
-
-server = make_server("127.0.0.1", 0, app, threaded=True)
-print(server.server_port, flush=True)
-server.serve_forever()
-"""
+KEEP_THRESHOLD = 1.3
+PYTHON_SERVERS = ("uvicorn", "granian_rsgi", "granian_asgi")
+ALL_SERVERS = ("movierec", *PYTHON_SERVERS, "nginx")
 
 
-def _pin(cpu: int) -> list[int] | None:
-    cpus = sorted(os.sched_getaffinity(0))
-    return [cpus[cpu % len(cpus)]] if len(cpus) >= 2 else None
+def server(name: str, port: int) -> peers.Server:
+    if name == "movierec":
+        return peers.ours(port)
+    if name == "uvicorn":
+        return peers.uvicorn(port, "peer_apps:fixed_asgi")
+    if name == "granian_rsgi":
+        return peers.granian(port, "peer_apps:fixed_rsgi", "rsgi")
+    if name == "granian_asgi":
+        return peers.granian(port, "peer_apps:fixed_asgi", "asgi")
+    if name == "nginx":
+        return peers.nginx(port, BODY)
+    raise ValueError(f"unknown server {name!r}: expected one of {', '.join(ALL_SERVERS)}")
 
 
-def start_server(code: str) -> tuple[subprocess.Popen[str], int]:
-    cpus = _pin(0)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        stdout=subprocess.PIPE,
-        text=True,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,  # noqa: PLW1509
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        raise RuntimeError("benchmark server failed to start")
-    return proc, int(line)
+def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    spec = server(name, peers.free_port())
+    with peers.running(spec, args.path, body=BODY):
+        peers.wrk(spec.port, args.connections, args.warmup, path=args.path)
+        result = peers.wrk(spec.port, args.connections, args.duration, path=args.path)
+    return {"server": spec.description, **result}
 
 
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
-
-
-def run_wrk(url: str, connections: int, duration: float) -> dict[str, Any]:
-    cpus = _pin(1)
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", url]
-    if cpus and shutil.which("taskset"):
-        cmd = ["taskset", "-c", str(cpus[0]), *cmd]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50_ms": _ms(latency["50"]),
-        "p99_ms": _ms(latency["99"]),
-        "errors": sum(map(int, errors.groups())) if errors else 0,
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+def verdict(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Ratios of our core to each peer, and whether it still earns its place."""
+    ours = results.get("movierec")
+    pythons = {name: results[name]["rps"] for name in PYTHON_SERVERS if name in results}
+    if ours is None:
+        return {"ratios": None, "verdict": None}
+    ratios: dict[str, Any] = {
+        f"movierec_over_{name}": peers.ratio(ours["rps"], result["rps"])
+        for name, result in results.items()
+        if name != "movierec"
     }
-
-
-async def _client(host: str, port: int, path: str, deadline: float, lat: list[float]) -> int:
-    """One keep-alive client; reconnects when the server closes (Flask's HTTP/1.0)."""
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    errors = 0
-    reader = writer = None
-    while time.perf_counter() < deadline:
-        try:
-            if writer is None:
-                reader, writer = await asyncio.open_connection(host, port)
-            assert reader is not None
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            size = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-            await reader.readexactly(size)
-            lat.append(time.perf_counter() - started)
-            if re.search(rb"(?i)connection: *close|^HTTP/1.0", head):
-                writer.close()
-                writer = None
-        except (OSError, asyncio.IncompleteReadError):
-            errors += 1
-            writer = None
-    if writer is not None:
-        writer.close()
-    return errors
-
-
-def builtin_load(url: str, connections: int, duration: float) -> dict[str, Any]:
-    host, port, path = re.fullmatch(r"http://([^:/]+):(\d+)(/.*)", url).groups()  # type: ignore[union-attr]
-    try:
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    except ImportError:
-        pass
-    latencies: list[float] = []
-
-    async def main() -> int:
-        deadline = time.perf_counter() + duration
-        jobs = [_client(host, int(port), path, deadline, latencies) for _ in range(connections)]
-        return sum(await asyncio.gather(*jobs))
-
-    started = time.perf_counter()
-    errors = asyncio.run(main())
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-
-    def pct(q: float) -> float:
-        return (
-            latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0
-        )
-
-    return {
-        "rps": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(pct(0.5), 3),
-        "p99_ms": round(pct(0.99), 3),
-        "errors": errors,
-    }
-
-
-def measure(code: str, loader: str, connections: int, duration: float, path: str) -> dict[str, Any]:
-    proc, port = start_server(code)
-    url = f"http://127.0.0.1:{port}{path}"
-    try:
-        if loader == "wrk":
-            run_wrk(url, connections, 1)  # warm-up
-            return run_wrk(url, connections, duration)
-        cpus = _pin(1)
-        args = [sys.executable, __file__, "--_builtin", url, str(connections), str(duration)]
-        child = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            check=True,
-            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-        )
-        return json.loads(child.stdout)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    answer: dict[str, Any] = {"ratios": ratios, "best_python_server": None, "verdict": None}
+    if pythons:
+        best = max(pythons, key=lambda name: pythons[name])
+        over_best = peers.ratio(ours["rps"], pythons[best])
+        ratios["movierec_over_best_python"] = over_best
+        answer["best_python_server"] = best
+        keep = over_best is not None and over_best >= KEEP_THRESHOLD
+        answer["verdict"] = {
+            "rule": f"keep the own core only while >= {KEEP_THRESHOLD}x the best Python server",
+            "threshold": KEEP_THRESHOLD,
+            "ratio": over_best,
+            "keep_own_core": keep,
+            "says": (
+                f"keep movierec's core: {over_best}x {best}"
+                if keep
+                else f"switch to {best}: movierec's core is only {over_best}x it"
+            ),
+        }
+    return answer
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per server")
-    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per server")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per server")
+    parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--path", default="/recommend/12345")
-    parser.add_argument("--loader", choices=["auto", "wrk", "builtin"], default="auto")
-    parser.add_argument("--_builtin", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--servers",
+        default=",".join(ALL_SERVERS),
+        help=f"comma-separated subset of {','.join(ALL_SERVERS)}",
+    )
     args = parser.parse_args()
-    if args._builtin:
-        url, conns, duration = args._builtin
-        print(json.dumps(builtin_load(url, int(conns), float(duration))))
-        return
-    loader = args.loader
-    if loader == "auto":
-        loader = "wrk" if shutil.which("wrk") else "builtin"
-    ours = measure(OURS, loader, args.connections, args.duration, args.path)
-    flask = measure(FLASK, loader, args.connections, args.duration, args.path)
-    result = {
-        "loader": loader,
+    names = [name.strip() for name in args.servers.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(ALL_SERVERS))
+    if unknown:
+        parser.error(f"unknown servers {unknown}: expected some of {', '.join(ALL_SERVERS)}")
+    if len(os.sched_getaffinity(0)) < 2:
+        raise SystemExit("needs 2 CPUs: the servers run on one, wrk on the other")
+    started = time.monotonic()
+    results = {name: measure(name, args) for name in names}
+    report = {
+        "benchmark": "http",
+        "load_tool": f"wrk {peers.wrk_version()}, 1 thread",
+        "pinning": {
+            "server_cpu": peers.cpu(peers.SERVER_CPU),
+            "wrk_cpu": peers.cpu(peers.LOAD_CPU),
+        },
         "connections": args.connections,
         "duration_s": args.duration,
-        "cpus": len(os.sched_getaffinity(0)),
-        "movierec": ours,
-        "flask": flask,
-        "rps_ratio": round(ours["rps"] / flask["rps"], 1) if flask["rps"] else None,
+        "warmup_s": args.warmup,
+        "path": args.path,
+        "body_bytes": len(BODY),
+        "servers": results,
+        **verdict(results),
+        "elapsed_s": round(time.monotonic() - started, 1),
     }
-    print(json.dumps(result, indent=2))
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -6,11 +6,13 @@ cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
 
-# Debian packages: a real browser for the tests of the HTML reports, and the HTTP load
-# tool of the serving benchmark (needs root and apt; skipped quietly otherwise).
+# Debian packages: a real browser for the tests of the HTML reports, the HTTP load tool
+# of the HTTP benchmarks and nginx, their practical limit (needs root and apt; skipped
+# quietly otherwise). nginx lives in /usr/sbin, which is not on every user's PATH.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "setup: installing ${missing[*]} from Debian's packages" >&2
   (apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
@@ -23,7 +25,8 @@ if [ ! -f "$stamp" ]; then
   echo "setup: installing movierec and its dependencies into .venv" >&2
   [ -x .venv/bin/python ] || "$python" -m venv .venv
   .venv/bin/pip install --quiet --upgrade pip
-  .venv/bin/pip install --quiet -c constraints.txt -e '.[dev]'
+  # bench: the Python servers the HTTP benchmarks compare movierec's core with.
+  .venv/bin/pip install --quiet -c constraints.txt -e '.[dev,bench]'
   rm -f .venv/.stamp-*
   touch "$stamp"
 fi
