@@ -9,13 +9,17 @@ Our own blocked implementation rather than implicit's CosineRecommender: implici
 shrinkage and normalises in float64 through COO copies of the whole matrix. Here item
 blocks of X^T X are computed as sparse products, made dense per block, and cut to the K
 best per row with argpartition, on a thread pool (scipy's sparse product releases the GIL).
+That blocked top-K (`top_neighbours`) and the scoring from a neighbour matrix
+(`NeighbourRecommender`) are shared with RP3beta, which learns its matrix differently.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -84,32 +88,38 @@ def bm25_weighted(matrix: sp.csr_matrix, k1: float, b: float) -> sp.csr_matrix:
     return sp.csr_matrix((weighted, matrix.indices, matrix.indptr), shape=(n_users, n_items))
 
 
-def item_similarity(
-    matrix: sp.csr_matrix, neighbours: int, shrinkage: float, threads: int
+def top_neighbours(
+    left: sp.csr_matrix,
+    right: sp.csr_matrix,
+    neighbours: int,
+    threads: int,
+    weigh: Callable[[np.ndarray, int, int], np.ndarray],
+    bytes_per_value: int = 20,
 ) -> sp.csr_matrix:
-    """Row i: item i's K most similar other items with positive similarity, float32."""
-    n_items = matrix.shape[1]
+    """Row i: the K largest positive entries of row i of weigh(left @ right) without its
+    diagonal, float32 CSR (items x items). `left` is items x users and `right` users x
+    items; weigh(dots, start, stop) turns the dense block of rows [start, stop) of the
+    product into the values to rank, and may overwrite `dots`.
+
+    The rows are computed in blocks: a sparse product per block, made dense and cut to the
+    K best per row with argpartition, on a thread pool (scipy's sparse product releases
+    the GIL), so the full items x items product never exists at once."""
+    n_items = right.shape[1]
     kept = min(neighbours, n_items - 1)
     if kept <= 0:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
-    by_item = matrix.T.tocsr()  # items x users
-    norms = np.sqrt(np.bincount(matrix.indices, weights=np.square(matrix.data, dtype=np.float64)))
-    norms = np.pad(norms, (0, n_items - len(norms))).astype(np.float32)
     pieces: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def work(start: int, stop: int) -> None:
-        dots = (by_item[start:stop] @ matrix).toarray()
-        denominator = norms[start:stop, None] * norms[None, :]
-        denominator += shrinkage
-        sims = np.divide(dots, denominator, out=np.zeros_like(dots), where=denominator > 0)
-        sims[np.arange(stop - start), np.arange(start, stop)] = 0.0  # not its own neighbour
-        best = np.sort(np.argpartition(sims, n_items - kept, axis=1)[:, n_items - kept :])
-        values = np.take_along_axis(sims, best, axis=1)
-        positive = values > 0
-        pieces[start] = (positive.sum(axis=1), best[positive], values[positive])
+        values = weigh((left[start:stop] @ right).toarray(), start, stop)
+        values[np.arange(stop - start), np.arange(start, stop)] = 0.0  # not its own neighbour
+        best = np.sort(np.argpartition(values, n_items - kept, axis=1)[:, n_items - kept :])
+        top = np.take_along_axis(values, best, axis=1)
+        positive = top > 0
+        pieces[start] = (positive.sum(axis=1), best[positive], top[positive])
 
-    # Per block: the sparse product, its dense copy, denominators and similarities.
-    run_blocks(n_items, block_rows(n_items, 20), threads, work)
+    # bytes_per_value: what one cell of a block costs at its peak, across weigh's arrays.
+    run_blocks(n_items, block_rows(n_items, bytes_per_value), threads, work)
     parts = [pieces[start] for start in sorted(pieces)]
     indptr = np.concatenate([[0], np.cumsum(np.concatenate([c for c, _, _ in parts]))])
     return sp.csr_matrix(
@@ -122,10 +132,30 @@ def item_similarity(
     )
 
 
-class ItemKNNRecommender(FittedHistory, Recommender):
-    name = "itemknn"
-    Params = Params
-    params: Params
+def item_similarity(
+    matrix: sp.csr_matrix, neighbours: int, shrinkage: float, threads: int
+) -> sp.csr_matrix:
+    """Row i: item i's K most similar other items with positive similarity, float32."""
+    n_items = matrix.shape[1]
+    norms = np.sqrt(np.bincount(matrix.indices, weights=np.square(matrix.data, dtype=np.float64)))
+    norms = np.pad(norms, (0, n_items - len(norms))).astype(np.float32)
+
+    def cosine(dots: np.ndarray, start: int, stop: int) -> np.ndarray:
+        # Per block: the dense product, its denominators and the similarities.
+        denominator = norms[start:stop, None] * norms[None, :]
+        denominator += shrinkage
+        return np.divide(dots, denominator, out=np.zeros_like(dots), where=denominator > 0)
+
+    return top_neighbours(matrix.T.tocsr(), matrix, neighbours, threads, cosine)
+
+
+class NeighbourRecommender(FittedHistory, Recommender):
+    """A user's score for item j: sum over watched i of value(u, i) x W[i, j], with W a
+    sparse item-item matrix of the K best neighbours per item; items linked to nothing
+    the user watched follow popularity. Subclasses say how W is learnt (`_neighbours`);
+    their Params have `num_threads` and `fallback_half_life_days`."""
+
+    params: Any
 
     def __init__(self, params: ModelParams | None = None, **overrides: object) -> None:
         super().__init__(params, **overrides)
@@ -134,6 +164,10 @@ class ItemKNNRecommender(FittedHistory, Recommender):
         self._history: History | None = None
         self._prior: np.ndarray | None = None
 
+    @abstractmethod
+    def _neighbours(self, matrix: sp.csr_matrix, threads: int) -> sp.csr_matrix:
+        """W (items x items, float32) from the users x items training matrix."""
+
     def fit(self, data: TrainingData) -> Self:
         p = self.params
         history = History.from_data(data, keep_values=True)
@@ -141,10 +175,7 @@ class ItemKNNRecommender(FittedHistory, Recommender):
         matrix = sp.csr_matrix(
             (history.values, history.indices, history.indptr), shape=(data.n_users, data.n_items)
         )
-        if p.weighting == "bm25":
-            matrix = bm25_weighted(matrix, p.bm25_k1, p.bm25_b)
-        threads = thread_count(p.num_threads)
-        similarity = item_similarity(matrix, p.neighbours, p.shrinkage, threads)
+        similarity = self._neighbours(matrix, thread_count(p.num_threads))
         scores = item_popularity(data, p.fallback_half_life_days)[0]
         fallback = PopularityRecommender(half_life_days=p.fallback_half_life_days)
         return self._restore(similarity, fallback.restore(scores, history), history)
@@ -221,3 +252,15 @@ class ItemKNNRecommender(FittedHistory, Recommender):
             directory, "fallback", model.params.fallback_half_life_days, history
         )
         return model._restore(similarity, fallback, history)
+
+
+class ItemKNNRecommender(NeighbourRecommender):
+    name = "itemknn"
+    Params = Params
+    params: Params
+
+    def _neighbours(self, matrix: sp.csr_matrix, threads: int) -> sp.csr_matrix:
+        p = self.params
+        if p.weighting == "bm25":
+            matrix = bm25_weighted(matrix, p.bm25_k1, p.bm25_b)
+        return item_similarity(matrix, p.neighbours, p.shrinkage, threads)
