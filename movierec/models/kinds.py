@@ -15,6 +15,7 @@ from movierec.models.base import Recommender, TrainingData, read_model_file
 from movierec.models.coldstart import ColdStartRecommender
 from movierec.models.itemknn import ItemKNNRecommender
 from movierec.models.popularity import PopularityRecommender
+from movierec.models.rp3beta import RP3betaRecommender
 
 MODELS: dict[str, type[Recommender]] = {
     model.name: model
@@ -23,6 +24,7 @@ MODELS: dict[str, type[Recommender]] = {
         ALSRecommender,
         ItemKNNRecommender,
         ColdStartRecommender,
+        RP3betaRecommender,
     )
 }
 
