@@ -38,8 +38,12 @@ REPLACING = (
 DUPLICATE = "duplicate"
 OUT_OF_ORDER = "out_of_order"
 FAULT_KINDS = (*REPLACING, DUPLICATE, OUT_OF_ORDER)
-# A future timestamp lies at least this far past the line's true time.
-FUTURE_MIN_SECONDS = 3 * 86_400
+# A future timestamp lies this far past the line's true time: decades, as a clock or unit
+# bug writes. A line is judged by when it arrived, and a simulated log may be read years
+# after its simulated dates, so a lead of days could not be told from an honest line.
+YEAR_SECONDS = 365 * 86_400
+FUTURE_MIN_SECONDS = 30 * YEAR_SECONDS
+FUTURE_MAX_SECONDS = 100 * YEAR_SECONDS
 
 WATCH, RATE, RECOMMENDATION = 0, 1, 2
 EVENT_KINDS = ("watch", "rate", "recommendation")
@@ -278,7 +282,7 @@ class FaultMaker:
 
     def _future_timestamp(self, f: LineFacts) -> bytes:
         _, rest = f.line.split(",", 1)
-        future = f.time + self._int(FUTURE_MIN_SECONDS, 3650 * 86_400)
+        future = f.time + self._int(FUTURE_MIN_SECONDS, FUTURE_MAX_SECONDS)
         if f.kind == RECOMMENDATION:
             text = format_with_fraction(future, self._int(1, 10**9), 3)
         else:

@@ -8,6 +8,7 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 
 from movierec.config import RatingScale, Settings
+from movierec.quality.checks import FUTURE_TOLERANCE_NS
 from movierec.quality.dedup import DEFAULT_WINDOW
 from movierec.stream import parse_stream_url
 
@@ -26,6 +27,12 @@ class IngestConfig(Settings):
     batch_lines: int = Field(500_000, ge=1, description="lines per batch")
     max_wait: float = Field(
         1.0, ge=0, description="seconds a partial batch may wait for more lines (--follow)"
+    )
+    future_tolerance: float = Field(
+        FUTURE_TOLERANCE_NS / 1e9,
+        ge=0,
+        description="seconds a line's time may lie past its arrival before it is rejected "
+        "as from the future (arrival: the Kafka message timestamp, or when a file was read)",
     )
     rating_scale: RatingScale = Field(5, description="stars on the site's rating scale")
     dedup_window: int = Field(

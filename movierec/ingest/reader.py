@@ -22,6 +22,7 @@ class Gathered:
     values: list[bytes]
     origins: Callable[[np.ndarray], pa.Array]  # where (ascending) rows came from
     end: Any  # the source position after the last value
+    arrival_ns: np.ndarray  # when each value reached the stream (Batch.arrivals)
 
 
 class BatchReader:
@@ -57,7 +58,7 @@ class BatchReader:
 
 def _combine(parts: list[Batch]) -> Gathered:
     if len(parts) == 1:
-        return Gathered(parts[0].values, parts[0].origins, parts[0].end)
+        return Gathered(parts[0].values, parts[0].origins, parts[0].end, parts[0].arrivals())
     values: list[bytes] = []
     starts: list[int] = []
     for part in parts:
@@ -70,7 +71,8 @@ def _combine(parts: list[Batch]) -> Gathered:
         pieces = [parts[p].origins(rows[which == p] - starts[p]) for p in np.unique(which).tolist()]
         return pa.concat_arrays(pieces) if pieces else pa.array([], pa.string())
 
-    return Gathered(values, origins, parts[-1].end)
+    arrivals = np.concatenate([part.arrivals() for part in parts])
+    return Gathered(values, origins, parts[-1].end, arrivals)
 
 
 class Prefetcher:

@@ -89,7 +89,7 @@ class Ingestor:
                         break
                     self._refresh_catalogue()
                     continue
-                self._ingest(batch.values, batch.origins, batch.end)
+                self._ingest(batch.values, batch.origins, batch.end, batch.arrival_ns)
                 if self.progress is not None:
                     self.progress(self._status(started))
             if not self.config.follow:
@@ -116,12 +116,16 @@ class Ingestor:
         self.store.set_unknown_movies(self.catalog.unknown_movies())
 
     # ---- one batch --------------------------------------------------------------------------
-    def _ingest(self, values: list[bytes], origins: Origins, end: Any) -> None:
+    def _ingest(
+        self, values: list[bytes], origins: Origins, end: Any, arrival_ns: np.ndarray
+    ) -> None:
         seq = self.checkpoint.seq + 1
         p = parse_batch(values, self.config.rating_scale)
         kind, reason = p.kind.copy(), p.reason.copy()
         accepted = kind >= 0
-        future, clock = future_timestamps(p.time_ns, accepted, self.checkpoint.watermark_ns)
+        tolerance = round(self.config.future_tolerance * 1e9)
+        future = future_timestamps(p.time_ns, accepted, arrival_ns, tolerance)
+        clock = max(int(arrival_ns.max()), self.checkpoint.watermark_ns or 0)
         _reject(kind, reason, future, _FUTURE)
         unvouched = self._vouch(p, kind, reason)
         accepted = kind >= 0

@@ -31,7 +31,12 @@ def run_serve(config: ServeConfig) -> int:
     catalogue = EventStore(config.store).catalog_path if config.store else None
     loader = ModelLoader(service, config.poll, config.threads, catalogue)
     freshness = (
-        Freshness(service, config.source, rating_scale=config.rating_scale)
+        Freshness(
+            service,
+            config.source,
+            rating_scale=config.rating_scale,
+            future_tolerance_ns=round(config.future_tolerance * 1e9),
+        )
         if config.source
         else None
     )

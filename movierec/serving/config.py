@@ -8,6 +8,7 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 
 from movierec.config import RatingScale, Settings, option
+from movierec.quality.checks import FUTURE_TOLERANCE_NS
 from movierec.stream import parse_stream_url
 
 
@@ -31,6 +32,12 @@ class ServeConfig(Settings):
     )
     rating_scale: RatingScale = Field(
         5, description="stars on the site's rating scale (of the ratings in --source)"
+    )
+    future_tolerance: float = Field(
+        FUTURE_TOLERANCE_NS / 1e9,
+        ge=0,
+        description="seconds a line in --source may lie past its arrival before it is "
+        "ignored as from the future (the same rule as ingestion)",
     )
     telemetry: Path | None = Field(None, description="directory for the log of answers")
     sample: float = Field(1.0, ge=0, le=1, description="share of answers logged")

@@ -19,7 +19,7 @@ import numpy as np
 
 from movierec.logformat.batch import parse_batch
 from movierec.logformat.reference import Kind
-from movierec.quality.checks import future_timestamps
+from movierec.quality.checks import FUTURE_TOLERANCE_NS, future_timestamps
 from movierec.serving.app import RecommendationService
 from movierec.serving.snapshot import DEPTH, Snapshot
 from movierec.stream import open_source
@@ -38,6 +38,7 @@ class Freshness:
         group: str = "movierec-serve",
         poll: float = 0.2,
         rating_scale: int = 5,
+        future_tolerance_ns: int = FUTURE_TOLERANCE_NS,
     ) -> None:
         if rating_scale not in RATING_SCALES:
             raise ValueError(f"rating_scale is 5 or 10 (the site's stars), not {rating_scale!r}")
@@ -50,7 +51,7 @@ class Freshness:
         self.recent: OrderedDict[int, dict[str, int]] = OrderedDict()
         self._redo = threading.Event()  # a new model: refresh everyone remembered
         self._index: tuple[str, dict[str, int]] = ("", {})  # movie id -> item, per version
-        self._clock: int | None = None
+        self.future_tolerance_ns = future_tolerance_ns
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="freshness", daemon=True)
 
@@ -71,7 +72,7 @@ class Freshness:
             source.seek(None)
             while not self._stop.is_set():
                 batch = source.read(100_000, timeout=self.poll)
-                touched = self._remember(batch.values) if len(batch) else set()
+                touched = self._remember(batch.values, batch.arrivals()) if len(batch) else set()
                 if self._redo.is_set():
                     self._redo.clear()
                     touched = set(self.recent)
@@ -82,10 +83,12 @@ class Freshness:
         finally:
             source.close()
 
-    def _remember(self, values: list[bytes]) -> set[int]:
+    def _remember(self, values: list[bytes], arrival_ns: np.ndarray) -> set[int]:
         parsed = parse_batch(values, self.rating_scale)
-        # The same clock as ingestion: a line days ahead of the stream is a lie, not news.
-        future, self._clock = future_timestamps(parsed.time_ns, parsed.kind >= 0, self._clock)
+        # The same rule as ingestion: a line dated well after it arrived is a lie, not news.
+        future = future_timestamps(
+            parsed.time_ns, parsed.kind >= 0, arrival_ns, self.future_tolerance_ns
+        )
         wanted = (parsed.kind == Kind.WATCH) | (parsed.kind == Kind.RATE)
         rows = np.flatnonzero(wanted & ~future)
         touched: set[int] = set()

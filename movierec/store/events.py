@@ -44,7 +44,7 @@ class Checkpoint:
     seq: int = 0
     position: Any = None  # the source's resume position after batch seq
     source: str = ""
-    watermark_ns: int | None = None  # the stream's own "now" (for future timestamps)
+    watermark_ns: int | None = None  # the latest arrival time read (epoch ns), for reports
     counters: dict[str, Any] = field(default_factory=dict)
     dedup: dict[str, Any] | None = None
     quality: dict[str, Any] = field(default_factory=dict)

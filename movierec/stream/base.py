@@ -8,6 +8,7 @@ them atomically beside the data they cover (exactly-once across restarts).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,6 +31,10 @@ class Batch:
     # for many rows at once. Computed only on demand: at a million lines a second, a string
     # per line costs too much unless it is needed (rejected lines, provisional events).
     origins_of: Callable[[np.ndarray], pa.Array] | None = None
+    # When each message reached the stream, epoch ns: the broker's timestamp where there is
+    # one, else the reader's clock when it read it (never later than that). What a line
+    # may claim as its time is judged against this, not against its neighbours.
+    arrival_ns: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -42,6 +47,12 @@ class Batch:
 
     def origin(self, index: int) -> str:
         return self.origins(np.array([index]))[0].as_py()
+
+    def arrivals(self) -> np.ndarray:
+        """Arrival time of every message (the reader's clock now where the source gave none)."""
+        if self.arrival_ns is None:
+            return np.full(len(self.values), time.time_ns(), dtype=np.int64)
+        return self.arrival_ns
 
 
 class Sink(Protocol):

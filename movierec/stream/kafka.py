@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import (
     OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     KafkaError,
     KafkaException,
@@ -277,7 +278,7 @@ class KafkaSource:
         self._advance(good)
         # A record without a value (a tombstone someone produced) reads as an empty line.
         values = [m.value() or b"" for m in good]
-        return Batch(values, self.position(), _origins(self.topic, good))
+        return Batch(values, self.position(), _origins(self.topic, good), _arrivals(good))
 
     def _advance(self, good: list[Message]) -> None:
         """Move each partition's position past its last message in the batch."""
@@ -352,6 +353,22 @@ def _offset(m: Message) -> int:
     offset = m.offset()
     assert offset is not None, "a consumed record always has an offset"
     return offset
+
+
+def _arrivals(msgs: list[Message]) -> np.ndarray:
+    """The broker's timestamp of each message (the producer's CreateTime, or the broker's
+    LogAppendTime if the topic says so), in ns, capped at the reader's clock: nothing
+    arrived after it was read, whatever a producer's clock claims."""
+    now_ms = time.time_ns() // 1_000_000
+    stamps = np.fromiter(
+        (
+            stamp if kind != TIMESTAMP_NOT_AVAILABLE else now_ms
+            for kind, stamp in (m.timestamp() for m in msgs)
+        ),
+        dtype=np.int64,
+        count=len(msgs),
+    )
+    return np.minimum(stamps, now_ms) * 1_000_000
 
 
 def _origins(topic: str, msgs: list[Message]) -> Callable[[np.ndarray], pa.Array]:

@@ -3,9 +3,11 @@ duplicate dropped, every other fault quarantined with its raw bytes."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -200,3 +202,59 @@ def test_kinds_we_do_not_use_are_counted_and_the_rating_scale_is_a_setting(
     assert report["other_kinds"] == {"create_account": 1}
     assert report["stored"]["rate"] == 1
     assert report["rejected"] == {"rating_out_of_range": 1}
+
+
+def rate_only_log(users: int = 6, days: int = 70) -> list[bytes]:
+    """Ratings only, in time order, with week-long quiet gaps between bursts of a day."""
+    lines = []
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    for burst in range(days // 7):
+        day = start + timedelta(days=7 * burst)
+        for user in range(users):
+            for n in range(3):
+                when = day + timedelta(minutes=10 * user + n)
+                movie = f"movie+{(burst * 7 + user * 3 + n) % 40}+{1990 + n}"
+                lines.append(f"{when:%Y-%m-%dT%H:%M:%S},{user + 1},GET /rate/{movie}={n + 2}")
+    return [line.encode() for line in lines]
+
+
+@pytest.mark.parametrize("batch_lines", [1, 7, 50, 500_000])
+def test_a_rate_only_log_with_quiet_weeks_is_stored_whole_whatever_the_batch_size(
+    tmp_path: Path, batch_lines: int
+) -> None:
+    lines = rate_only_log()
+    (tmp_path / "log").write_bytes(b"\n".join(lines) + b"\n")
+    report = ingest(
+        f"file://{tmp_path / 'log'}",
+        tmp_path / "store",
+        None,
+        batch_lines=batch_lines,
+        catalogue_wait=0.0,
+    )
+    assert report["rejected"] == {}
+    assert report["stored"]["rate"] == len(lines)
+
+
+def test_a_line_dated_a_year_after_its_arrival_is_rejected_and_kept_aside(
+    tmp_path: Path,
+) -> None:
+    lines = rate_only_log()
+    lie = datetime.now(UTC) + timedelta(days=365)
+    lines.insert(5, f"{lie:%Y-%m-%dT%H:%M:%S},3,GET /rate/movie+1+1990=4".encode())
+    (tmp_path / "log").write_bytes(b"\n".join(lines) + b"\n")
+    store = tmp_path / "store"
+    report = ingest(f"file://{store.parent / 'log'}", store, None, catalogue_wait=0.0)
+    assert report["rejected"] == {"future_timestamp": 1}
+    assert report["stored"]["rate"] == len(lines) - 1
+    with contextlib.closing(EventStore(store).connect()) as con:
+        kept = con.sql("SELECT raw, reason FROM quarantine").fetchall()
+    assert [(bytes(raw), reason) for raw, reason in kept] == [(lines[5], "future_timestamp")]
+    # Within the tolerance (a setting), the same line is accepted.
+    again = ingest(
+        f"file://{store.parent / 'log'}",
+        tmp_path / "store2",
+        None,
+        catalogue_wait=0.0,
+        future_tolerance=400 * 86_400.0,
+    )
+    assert again["rejected"] == {}

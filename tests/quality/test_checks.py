@@ -1,68 +1,61 @@
+"""Future timestamps are judged by arrival alone: never by neighbours or batch size."""
+
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from movierec.quality.checks import DAY_NS, FUTURE_HORIZON_NS, future_timestamps
+from movierec.quality.checks import DAY_NS, FUTURE_TOLERANCE_NS, future_timestamps
 
 T0 = 1_735_689_600 * 10**9  # 2025-01-01
+YEAR_NS = 365 * DAY_NS
 
 
-def test_lines_days_ahead_of_the_stream_are_from_the_future() -> None:
-    minute = 60 * 10**9
-    times = T0 + np.arange(1000) * minute
-    times[[10, 500]] = T0 + 5 * DAY_NS
-    accepted = np.ones(1000, dtype=bool)
-    future, clock = future_timestamps(times, accepted, None)
-    assert np.flatnonzero(future).tolist() == [10, 500]
-    assert clock == times[-1]
-
-
-def test_late_lines_are_kept_and_the_clock_carries_over_batches() -> None:
-    times = np.array([T0, T0 - DAY_NS * 10, T0 + 60, T0 + 2 * DAY_NS])
-    future, clock = future_timestamps(times, np.ones(4, dtype=bool), T0)
+def test_a_line_dated_beyond_its_arrival_by_more_than_the_tolerance_is_from_the_future() -> None:
+    arrival = np.full(4, T0)
+    times = np.array([T0 - YEAR_NS, T0, T0 + FUTURE_TOLERANCE_NS, T0 + YEAR_NS])
+    future = future_timestamps(times, np.ones(4, dtype=bool), arrival)
     assert future.tolist() == [False, False, False, True]
-    future, _ = future_timestamps(np.array([T0 + DAY_NS]), np.ones(1, dtype=bool), clock)
-    assert future.tolist() == [False]
 
 
-def test_a_real_jump_in_time_moves_the_clock() -> None:
-    # The site was silent for a week: the whole batch lies beyond the old clock.
-    times = T0 + 7 * DAY_NS + np.arange(100) * 10**9
-    future, clock = future_timestamps(times, np.ones(100, dtype=bool), T0)
-    assert not future.any() and clock == times[-1]
-
-
-def test_rejected_lines_neither_count_nor_move_the_clock() -> None:
-    times = np.array([T0, T0 + 30 * DAY_NS, T0 + 1])
-    future, clock = future_timestamps(times, np.array([True, False, True]), T0)
-    assert not future.any() and clock == T0 + 1
-
-
-@given(st.lists(st.integers(0, FUTURE_HORIZON_NS), min_size=1, max_size=200))
-def test_an_ordered_stream_never_has_future_lines(gaps: list[int]) -> None:
-    # No step between neighbours exceeds the horizon, however far the stream runs in all.
-    times = T0 + np.cumsum(np.array(gaps, dtype=np.int64))
-    future, clock = future_timestamps(times, np.ones(len(times), dtype=bool), None)
+def test_a_replay_with_quiet_weeks_passes_whole() -> None:
+    """An old log read today: every line is long before its arrival, gaps or not."""
+    gaps = np.array([0, 7, 7, 30, 1, 365]) * DAY_NS
+    times = T0 + np.cumsum(gaps)
+    future = future_timestamps(times, np.ones(len(times), dtype=bool), T0 + 2 * YEAR_NS)
     assert not future.any()
-    assert clock == times[-1]
+
+
+def test_rejected_lines_are_not_judged_again() -> None:
+    times = np.array([T0, T0 + YEAR_NS, T0 + YEAR_NS])
+    future = future_timestamps(times, np.array([True, False, True]), T0)
+    assert future.tolist() == [False, False, True]
+
+
+def test_the_tolerance_is_a_setting() -> None:
+    times = np.array([T0 + 2 * 3600 * 10**9])
+    accepted = np.ones(1, dtype=bool)
+    assert future_timestamps(times, accepted, T0, tolerance_ns=3600 * 10**9).tolist() == [True]
+    assert not future_timestamps(times, accepted, T0, tolerance_ns=3 * 3600 * 10**9).any()
+    with pytest.raises(ValueError):
+        future_timestamps(times, accepted, T0, tolerance_ns=-1)
 
 
 @given(
-    st.lists(st.integers(0, FUTURE_HORIZON_NS), min_size=2, max_size=200),
-    st.data(),
-    st.integers(1, 30 * DAY_NS),
+    leads=st.lists(st.integers(-10 * YEAR_NS, 10 * YEAR_NS), min_size=1, max_size=300),
+    cut=st.integers(1, 300),
 )
-def test_a_line_beyond_the_horizon_of_its_ordered_neighbours_is_flagged_alone(
-    gaps: list[int], data: st.DataObject, lead: int
-) -> None:
-    times = T0 + np.cumsum(np.array(gaps, dtype=np.int64))
-    # In the later half, past the median that starts the clock, so the clock has reached
-    # the line before it.
-    at = data.draw(st.integers((len(times) + 1) // 2 + 1, len(times)))
-    lie = times[at - 1] + FUTURE_HORIZON_NS + lead
-    stream = np.insert(times, at, lie)
-    future, clock = future_timestamps(stream, np.ones(len(stream), dtype=bool), None)
-    assert np.flatnonzero(future).tolist() == [at]
-    assert clock == times[-1]
+def test_the_verdict_is_per_line_whatever_the_batches(leads: list[int], cut: int) -> None:
+    """Split anywhere, the lines get the same verdict: lead over arrival > tolerance."""
+    arrival = T0 + np.arange(len(leads), dtype=np.int64) * 10**9
+    times = arrival + np.array(leads, dtype=np.int64)
+    accepted = np.ones(len(leads), dtype=bool)
+    whole = future_timestamps(times, accepted, arrival)
+    parts = [
+        future_timestamps(times[i : i + cut], accepted[i : i + cut], arrival[i : i + cut])
+        for i in range(0, len(leads), cut)
+    ]
+    assert np.concatenate(parts).tolist() == whole.tolist()
+    assert whole.tolist() == [lead > FUTURE_TOLERANCE_NS for lead in leads]

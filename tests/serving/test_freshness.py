@@ -1,9 +1,9 @@
 """Freshness counts exactly the events ingestion counts: the same parser on the site's rating
-scale, and the same clock against timestamps from the future."""
+scale, and the same rule against timestamps from the future (dated well after arrival)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,10 +12,13 @@ from movierec.serving.app import RecommendationService
 from movierec.serving.freshness import Freshness
 from tests.support.waiting import wait_until
 
+A_YEAR_AHEAD = f"{datetime.now(UTC) + timedelta(days=365):%Y-%m-%dT%H:%M:%S}"
+
 LOG = [
     b"2025-01-01T00:00:00,1,GET /data/m/the+rock+1996/0.mpg",
     b"2025-01-01T00:01:00,2,GET /rate/the+rock+1996=8",  # valid on a 10-star site only
-    b"2025-01-05T00:00:00,3,GET /data/m/heat+1995/1.mpg",  # days ahead of the stream: a lie
+    # Dated a year after it arrives (it is read now): a lie.
+    f"{A_YEAR_AHEAD},3,GET /data/m/heat+1995/1.mpg".encode(),
     b"2025-01-01T00:01:30,5,GET /rate/heat+1995=11",  # out of range on either scale
     b"2025-01-01T00:01:40,6,GET /data/m/Heat+1995/1.mpg",  # not a movie id
     b"2025-01-01T00:02:00,4,GET /rate/heat+1995=3",

@@ -229,3 +229,18 @@ def test_origins_name_where_each_message_came_from(stream: Stream) -> None:
         origins += [batch.origin(i) for i in range(len(batch))]
     assert len(set(origins)) == 3
     assert all(isinstance(o, str) and "@" in o for o in origins)
+
+
+def test_every_message_carries_when_it_arrived(stream: Stream) -> None:
+    """Between its write and its read: a broker's timestamp, or the reader's clock for a
+    file; never later than the read, whatever the producer's clock said."""
+    before = time.time_ns() // 1_000_000 * 1_000_000  # Kafka stamps whole milliseconds
+    write(stream.sink(), [b"a", b"bb", b"ccc"])
+    source = stream.source()
+    arrivals: list[int] = []
+    while len(arrivals) < 3:
+        batch = source.read(3, timeout=5)
+        assert batch.values
+        arrivals += batch.arrivals().tolist()
+        read = time.time_ns()
+        assert all(before <= a <= read for a in arrivals)
