@@ -178,6 +178,8 @@ def _run(config: RunConfig, root: Path) -> dict[str, Any]:
                     Progress("train", enabled=show),
                 )
                 production = trained["production"]
+                if production is None:  # nothing to compare on, and nothing served before
+                    raise RuntimeError(f"training promoted no model: {trained['reason']}")
                 wait_for(
                     lambda v=production: _serving(service) == v,
                     f"the service to serve the new production model {production}",

@@ -13,14 +13,13 @@ from pydantic import Field
 from movierec.catalog.reader import Catalogue
 from movierec.config import Settings, option
 from movierec.evaluation.offline import evaluate
+from movierec.evaluation.plan import plan
 from movierec.evaluation.report_html import render
-from movierec.evaluation.split import cut_at_share, holdout
+from movierec.evaluation.split import SplitConfig
 from movierec.features.feedback import FeedbackConfig
-from movierec.features.interactions import time_range, training_data
 from movierec.models.kinds import fit
 from movierec.registry.versions import Registry
 from movierec.store.events import EventStore
-from movierec.times import iso
 
 METRIC = "ndcg@20"
 
@@ -38,6 +37,7 @@ class EvaluateConfig(Settings):
         0.8, gt=0, lt=1, description="share of the time range before the test cut"
     )
     seed: int = Field(0, description="seed of every model's random start")
+    split: SplitConfig = Field(default_factory=SplitConfig, description="what the test holds out")
 
 
 def evaluate_registry(config: EvaluateConfig) -> dict[str, Any]:
@@ -45,17 +45,14 @@ def evaluate_registry(config: EvaluateConfig) -> dict[str, Any]:
     latest = registry.latest_by_model()
     if not latest:
         raise ValueError(f"no models in {config.models_dir}: run movierec train first")
-    span = time_range(store)
-    if span is None:
-        raise ValueError(f"the store {config.store} holds no watch or rate events")
-    first, last = span
-    cut = cut_at_share(first, last, config.train_share)
     production = registry.production()
     feedback = FeedbackConfig(
         **registry.provenance(production or next(iter(latest.values())))["data"].get("feedback", {})
     )
-    train = training_data(store, cut, feedback)
-    test = holdout(store, train, cut)
+    folds = plan(store, feedback, config.split, config.train_share)
+    train, test = folds.test.train, folds.test.test
+    if test.n_users == 0:
+        raise ValueError(f"no test users to evaluate on ({folds.kind} split: {folds.why})")
     catalogue = Catalogue.load(store.catalog_path)
     models: dict[str, Any] = {}
     for name, version in sorted(latest.items()):
@@ -68,14 +65,10 @@ def evaluate_registry(config: EvaluateConfig) -> dict[str, Any]:
         "best": best,
         "production": production,
         "split": {
-            "start": iso(first),
-            "cut": iso(cut),
-            "end": iso(last),
-            "train_users": train.n_users,
-            "train_interactions": int(train.matrix.nnz),
-            "test_users": test.n_users,
+            **folds.describe(),
+            # The test fold, flat, as the report page shows it.
+            **folds.test.describe(),
             "test_watches": int(test.relevant.nnz),
-            "unknown_movies_in_test": test.unknown_items,
         },
         "models": models,
     }

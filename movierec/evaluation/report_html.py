@@ -92,6 +92,25 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _split_summary(split: dict[str, Any]) -> str:
+    users = f"<b>{split['test_users']}</b>"
+    if split.get("kind") == "per_user":
+        return (
+            f"Each of the {users} test users had their latest interactions held out "
+            f"({html.escape(split.get('why', ''))}); each model learned from everything "
+            "else and was asked for 20 movies per user. A list is good when the held-out "
+            "movies the user liked are in it, near the top."
+        )
+    cut = html.escape(split.get("test_cut", split.get("cut", "")))
+    return (
+        f"Each model learned from everything that happened before <b>{cut}</b> and was "
+        f"asked for 20 movies for each of the {users} users who went on to watch or rate "
+        f"well movies new to them after that moment (until {html.escape(split['end'])}). "
+        "A list is good when those movies are in it, near the top. Nothing after the cut "
+        "was visible to any model."
+    )
+
+
 def render(report: dict[str, Any]) -> str:
     models: dict[str, dict] = report["models"]
     split = report["split"]
@@ -103,11 +122,7 @@ def render(report: dict[str, Any]) -> str:
         "padding:4px 8px;text-align:right}th{background:#f4f4f4}",
         "img{max-width:100%}dt{font-weight:bold}</style></head><body>",
         "<h1>Offline evaluation</h1>",
-        f"<p id='summary'>Each model learned from everything that happened before "
-        f"<b>{html.escape(split['cut'])}</b> and was asked for 20 movies for each of the "
-        f"<b>{split['test_users']}</b> users who went on to watch movies new to them after "
-        f"that moment (until {html.escape(split['end'])}). A list is good when those movies "
-        f"are in it, near the top. Nothing after the cut was visible to any model.</p>",
+        f"<p id='summary'>{_split_summary(split)}</p>",
         f"<p>Best model by {html.escape(report['metric'])}: "
         f"<b id='best'>{html.escape(str(report['best']))}</b>. "
         f"In production: <b>{html.escape(str(report.get('production')))}</b>.</p>",

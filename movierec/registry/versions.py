@@ -99,6 +99,18 @@ class Registry:
             )
         return version
 
+    def keep(self, reason: str) -> None:
+        """Record a training that promoted nothing (and why); production stays as it is."""
+        with self._locked() as state:
+            state["history"].append(
+                {
+                    "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "from": state["production"],
+                    "to": state["production"],
+                    "reason": reason,
+                }
+            )
+
     def promote(self, version: str, reason: str) -> None:
         if not (self.versions_dir / version / "provenance.json").exists():
             raise ValueError(f"no such version: {version}")

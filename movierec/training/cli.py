@@ -14,6 +14,8 @@ from movierec.evaluation.pipeline import EvaluateConfig, evaluate_registry, writ
 from movierec.progress import Progress
 from movierec.training.pipeline import TrainConfig, train
 
+NOTHING_PROMOTED = 3  # exit status: models registered, production left as it was
+
 
 class TrainCommand(TrainConfig):
     quiet: bool = Field(False, description="no progress lines")
@@ -39,6 +41,11 @@ def run_train(command: TrainCommand) -> int:
         print(f"movierec train: {error}", file=sys.stderr)
         return 2
     print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    if not summary["promoted"]:
+        # A training that could not compare anything failed at its job: say so, and exit
+        # non-zero so a scheduler notices (the registry kept the model that serves now).
+        print(f"movierec train: nothing promoted: {summary['reason']}", file=sys.stderr)
+        return NOTHING_PROMOTED
     return 0
 
 

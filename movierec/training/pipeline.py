@@ -1,12 +1,14 @@
 """`movierec train`: from the event store to versioned, reproducible models in a registry.
 
-    validation  search hyperparameters: learn before V, score on watches in [V, T)
-    test        measure each kind's best: learn before T, evaluate on watches after T
+    validation  search hyperparameters on the plan's validation fold
+    test        measure each kind's best on its test fold
     release     learn from everything, save each kind as a new version, and put the
                 kind with the best validation score in production (recording why)
 
-T cuts the stored time range at `train_share` (80%), V cuts [start, T) likewise; the
-validation score alone picks the winner, the test figures are reported.
+The folds (movierec.evaluation.plan) are a time split, or each user's latest
+interactions when a time cut leaves too few users. The validation score alone picks
+the winner; the test figures are reported. When no validation user exists, nothing is
+promoted: the production model stays, and the registry records why.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from pydantic import Field, field_validator
 from movierec.catalog.reader import Catalogue
 from movierec.config import Settings, option
 from movierec.evaluation.offline import evaluate
-from movierec.evaluation.split import cut_at_share, holdout
+from movierec.evaluation.plan import Plan, plan
+from movierec.evaluation.split import SplitConfig
 from movierec.features.feedback import FeedbackConfig
-from movierec.features.interactions import time_range, training_data
+from movierec.features.interactions import training_data
 from movierec.models.base import TrainingData
 from movierec.models.kinds import fit
 from movierec.registry.versions import Registry, code_version, data_hash, library_versions
@@ -66,6 +69,9 @@ class TrainConfig(Settings):
     feedback: FeedbackConfig = Field(
         default_factory=FeedbackConfig, description="how events become confidence"
     )
+    split: SplitConfig = Field(
+        default_factory=SplitConfig, description="what validation and test hold out"
+    )
 
     @field_validator("models")
     @classmethod
@@ -77,18 +83,13 @@ class TrainConfig(Settings):
 
 def train(config: TrainConfig, progress: Callable[..., None] | None = None) -> dict[str, Any]:
     store, registry = EventStore(config.store), Registry(config.models_dir)
-    span = time_range(store)
-    if span is None:
-        raise ValueError(f"the store {config.store} holds no watch or rate events yet")
-    first, last = span
-    test_cut = cut_at_share(first, last, config.train_share)
-    validation_cut = cut_at_share(first, test_cut, config.train_share)
+    folds = plan(store, config.feedback, config.split, config.train_share)
     catalogue = Catalogue.load(store.catalog_path)
     say = progress or (lambda *_, **__: None)
+    say({"stage": "split", **folds.describe()}, force=True)
 
     # Validation: pick hyperparameters.
-    val_train = training_data(store, validation_cut, config.feedback)
-    val_test = holdout(store, val_train, validation_cut, test_cut)
+    val_train, val_test = folds.validation.train, folds.validation.test
 
     def score(model: str, params: dict[str, Any]) -> float:
         if val_test.n_users == 0:
@@ -101,8 +102,7 @@ def train(config: TrainConfig, progress: Callable[..., None] | None = None) -> d
     )
 
     # Test: measure each kind's best settings honestly.
-    test_train = training_data(store, test_cut, config.feedback)
-    test = holdout(store, test_train, test_cut)
+    test_train, test = folds.test.train, folds.test.test
     offline: dict[str, dict[str, Any]] = {}
     for model in config.models:
         best = result.best(model)
@@ -119,10 +119,8 @@ def train(config: TrainConfig, progress: Callable[..., None] | None = None) -> d
         )
 
     # Release: learn from everything, register every kind, promote the winner.
-    full = training_data(store, last + 1, config.feedback)
-    provenance_base = _provenance_base(
-        config, full, first, last, test_cut, validation_cut, result, store
-    )
+    full = training_data(store, folds.last_ns + 1, config.feedback)
+    provenance_base = _provenance_base(config, full, folds, result, store)
     versions: dict[str, str] = {}
     for model in config.models:
         best = result.best(model)
@@ -139,10 +137,16 @@ def train(config: TrainConfig, progress: Callable[..., None] | None = None) -> d
         }
         versions[model] = registry.add(fitted, provenance)
         say({"stage": "release", "model": model, "version": versions[model]}, force=True)
-    winner, reason = _choose(result, config)
-    registry.promote(versions[winner], reason)
+    winner, reason = _choose(result, config, folds)
+    if winner is None:
+        # Nothing to compare on: keep what serves now, and say so where people look.
+        registry.keep(reason)
+        say({"stage": "release", "warning": reason}, force=True)
+    else:
+        registry.promote(versions[winner], reason)
     return {
-        "production": versions[winner],
+        "production": registry.production(),
+        "promoted": winner is not None,
         "winner": winner,
         "reason": reason,
         "versions": versions,
@@ -150,37 +154,33 @@ def train(config: TrainConfig, progress: Callable[..., None] | None = None) -> d
         "offline": {
             m: {k: v for k, v in r.items() if k != "subpopulations"} for m, r in offline.items()
         },
-        "split": {
-            "start": iso(first),
-            "validation_cut": iso(validation_cut),
-            "test_cut": iso(test_cut),
-            "end": iso(last),
-            "validation_users": val_test.n_users,
-            "test_users": test.n_users,
-        },
+        "split": folds.describe(),
     }
 
 
-def _choose(result: SearchResult, config: TrainConfig) -> tuple[str, str]:
+def _choose(result: SearchResult, config: TrainConfig, folds: Plan) -> tuple[str | None, str]:
+    """(the kind to promote, why), or (None, why not) when no comparison is possible."""
     best = {m: result.best(m) for m in config.models}
     winner = max(best, key=lambda m: -1.0 if math.isnan(best[m].score) else best[m].score)
-    baseline = best[BASELINE].score
+    if not folds.comparable or math.isnan(best[winner].score):
+        return None, (
+            f"no comparison possible: the {folds.kind} split has "
+            f"{folds.validation.test.n_users} validation users ({folds.why}); "
+            "the production model is left as it is"
+        )
     tried = len(result.trials)
-    if math.isnan(best[winner].score):
-        return BASELINE, "no validation users to compare models on: the popularity baseline"
     return winner, (
-        f"best {config.metric} on the validation split: {winner} {best[winner].score:.4f} "
-        f"(popularity baseline {baseline:.4f}; {tried} candidates over {len(best)} kinds)"
+        f"best {config.metric} on the {folds.kind} validation split "
+        f"({folds.validation.test.n_users} users): {winner} {best[winner].score:.4f} "
+        f"(popularity baseline {best[BASELINE].score:.4f}; {tried} candidates over "
+        f"{len(best)} kinds)"
     )
 
 
 def _provenance_base(
     config: TrainConfig,
     full: TrainingData,
-    first: int,
-    last: int,
-    test_cut: int,
-    validation_cut: int,
+    folds: Plan,
     result: SearchResult,
     store: EventStore,
 ) -> dict[str, Any]:
@@ -190,8 +190,8 @@ def _provenance_base(
         "data": {
             "store": str(store.root),
             "store_batch": checkpoint.seq if checkpoint else 0,
-            "from": iso(first),
-            "to": iso(last),
+            "from": iso(folds.first_ns),
+            "to": iso(folds.last_ns),
             "content_hash": data_hash(full),
             "users": full.n_users,
             "items": full.n_items,
@@ -202,8 +202,8 @@ def _provenance_base(
         "libraries": library_versions(),
         "selection": {
             "metric": config.metric,
-            "validation_cut": iso(validation_cut),
-            "test_cut": iso(test_cut),
+            "split": folds.describe(),
+            "split_settings": config.split.model_dump(),
             "budget_seconds": config.budget_seconds,
             "trials": result.to_json()["trials"],
         },
