@@ -56,8 +56,8 @@ class SplitConfig(SettingsGroup):
     min_split_users: int = Field(
         10,
         ge=1,
-        description="fewest users on either side of a time cut; with fewer, each user's "
-        "latest interactions are held out instead",
+        description="fewest test users the training data knows, per time cut; with "
+        "fewer, each user's latest interactions are held out instead",
     )
     holdout_share: float = Field(
         0.2,
