@@ -13,6 +13,7 @@ from typing import Any
 from movierec.models.als import ALSRecommender
 from movierec.models.base import Recommender, TrainingData, read_model_file
 from movierec.models.coldstart import ColdStartRecommender
+from movierec.models.ease import EASERecommender
 from movierec.models.itemknn import ItemKNNRecommender
 from movierec.models.popularity import PopularityRecommender
 from movierec.models.rp3beta import RP3betaRecommender
@@ -25,6 +26,7 @@ MODELS: dict[str, type[Recommender]] = {
         ItemKNNRecommender,
         ColdStartRecommender,
         RP3betaRecommender,
+        EASERecommender,
     )
 }
 

@@ -15,7 +15,7 @@ from tests.models.contract import planted_data
 
 
 def test_every_model_is_registered_under_its_name() -> None:
-    assert set(MODELS) == {"popularity", "als", "itemknn", "coldstart", "rp3beta"}
+    assert set(MODELS) == {"popularity", "als", "itemknn", "coldstart", "rp3beta", "ease"}
     for name, model_type in MODELS.items():
         assert model_type.name == name
         assert isinstance(create(name), model_type)
