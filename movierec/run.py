@@ -207,12 +207,30 @@ def _run(config: RunConfig, root: Path) -> dict[str, Any]:
     offline = evaluate_registry(EvaluateConfig(store=str(store), models_dir=str(models)))
     page = write_report(offline, root / "offline.json")
     summary["online"] = ledger["online"]["by_day"]
+    summary["against_bounds"] = against_bounds(offline, ledger["online"])
     summary["offline"] = {m: round(r["ndcg@20"], 4) for m, r in offline["models"].items()}
     summary["reports"] = [
         *(str(root / n) for n in ("ledger.json", "quality.json", "offline.json")),
         str(page),
     ]
     return summary
+
+
+def against_bounds(offline: dict[str, Any], online: dict[str, Any]) -> dict[str, Any]:
+    """The production model against the floor (popularity, offline NDCG@20) and the ceiling
+    (the oracle's expected follow share on the same sampled visits, online)."""
+    models = offline["models"]
+    chosen = next((m for m, r in models.items() if r.get("production")), None)
+    floor = models.get("popularity", {}).get("ndcg@20")
+    oracle = online.get("oracle", {})
+    ours, best = oracle.get("service_expected_share_same_visits"), oracle.get("expected_share")
+    return {
+        "production_model": chosen,
+        "ndcg@20_vs_popularity": (
+            round(models[chosen]["ndcg@20"] / floor, 3) if chosen and floor else None
+        ),
+        "online_share_of_oracle": round(ours / best, 4) if ours is not None and best else None,
+    }
 
 
 def _serving(service: RecommendationService) -> str | None:

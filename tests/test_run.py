@@ -45,6 +45,11 @@ def test_the_main_job_runs_end_to_end(tmp_path: Path) -> None:
     assert any(d["service_share"] > 0.1 for d in days if d["day"] >= 5)
     ledger = json.loads(Path(summary["reports"][0]).read_text())
     assert set(ledger["recommendation_calls"]["by_status"]) >= {"200", "503"}
+    # Between the floor and the ceiling: the oracle's lists are the best possible.
+    bounds = summary["against_bounds"]
+    assert bounds["production_model"] in summary["offline"]
+    assert bounds["ndcg@20_vs_popularity"] > 0
+    assert 0 < bounds["online_share_of_oracle"] <= 1
     for report in summary["reports"]:
         assert Path(report).exists()
     assert (tmp_path / "data" / MARKER).is_file()
