@@ -12,6 +12,7 @@ from typing import Any
 
 from movierec.models.als import ALSRecommender
 from movierec.models.base import Recommender, TrainingData, read_model_file
+from movierec.models.bpr import BPRRecommender
 from movierec.models.coldstart import ColdStartRecommender
 from movierec.models.ease import EASERecommender
 from movierec.models.itemknn import ItemKNNRecommender
@@ -27,8 +28,12 @@ MODELS: dict[str, type[Recommender]] = {
         ColdStartRecommender,
         RP3betaRecommender,
         EASERecommender,
+        BPRRecommender,
     )
 }
+
+# Kinds with a random start: `fit` gives them the run's seed unless params set their own.
+SEEDED = frozenset({"als", "bpr"})
 
 
 def model_class(name: str) -> type[Recommender]:
@@ -45,7 +50,7 @@ def create(name: str, **params: Any) -> Recommender:
 
 def fit(name: str, params: dict[str, Any], data: TrainingData, seed: int) -> Recommender:
     """A model of kind name fitted on data; seed fixes the random start of those that have one."""
-    if name == "als":
+    if name in SEEDED:
         params = {"random_state": seed, **params}
     return create(name, **params).fit(data)
 

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from movierec.models.als import ALSRecommender
-from movierec.models.kinds import MODELS, create, load_model, save_model
+from movierec.models.kinds import MODELS, create, fit, load_model, save_model
 from movierec.models.popularity import PopularityRecommender
 from tests.models.contract import planted_data
 
 
 def test_every_model_is_registered_under_its_name() -> None:
-    assert set(MODELS) == {"popularity", "als", "itemknn", "coldstart", "rp3beta", "ease"}
+    names = {"popularity", "als", "itemknn", "coldstart", "rp3beta", "ease", "bpr"}
+    assert set(MODELS) == names
     for name, model_type in MODELS.items():
         assert model_type.name == name
         assert isinstance(create(name), model_type)
@@ -80,3 +81,12 @@ def test_numpy_hyperparameters_are_saved_as_plain_numbers(tmp_path: Path) -> Non
     params = json.loads((directory / "model.json").read_text())["params"]
     assert (params["neighbours"], params["shrinkage"]) == (4, 1.5)
     assert load_model(directory).params == model.params
+
+
+@pytest.mark.parametrize("name", ["als", "bpr"])
+def test_fit_seeds_the_kinds_with_a_random_start(name: str) -> None:
+    data = planted_data()
+    small = {"factors": 2, "iterations": 2}
+    assert fit(name, small, data, seed=5).params.random_state == 5  # type: ignore[attr-defined]
+    own = fit(name, {**small, "random_state": 9}, data, seed=5)
+    assert own.params.random_state == 9  # type: ignore[attr-defined]
