@@ -7,8 +7,9 @@ served list fetched over HTTP and scored. Prints one JSON object (progress on st
 
 Protocols (bench/real_protocols.py): Cornac's README experiment on ML-100K (random 80/20
 split, seed 123, ratings >= 4 relevant; its published NDCG/Precision/Recall@10 copied
-beside ours), and a temporal one (each user's latest 20% held out) with the popularity
-baseline beside the production model. Besides the production model, every kind train
+beside ours, and the same experiment re-run with Cornac 3.0.1, bench/cornac_rerun.py),
+and a temporal one (each user's latest 20% held out) with the popularity baseline beside
+the production model. Besides the production model, every kind train
 registered is promoted in turn and its served lists are scored too: the production
 choice is train's, and this shows what it chose between.
 """
@@ -50,16 +51,17 @@ def rate_log(data: movielens.MovieLens, rows: np.ndarray, path: Path) -> int:
     return len(lines)
 
 
-def run(command: list[str], stdout: Path) -> dict[str, Any]:
+def run(command: list[str], stdout: Path, accept: tuple[int, ...] = (0,)) -> dict[str, Any]:
     """`movierec COMMAND ...` to completion: its JSON stdout, seconds and peak RSS (wait4
-    gives the child's own maximum, not the largest child so far)."""
+    gives the child's own maximum, not the largest child so far). An exit code outside
+    `accept` stops the benchmark."""
     started = time.perf_counter()
     with stdout.open("wb") as out:
         child = subprocess.Popen([sys.executable, "-m", "movierec.cli", *command], stdout=out)
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
     text = stdout.read_text()
-    if child.returncode != 0:
+    if child.returncode not in accept:
         raise RuntimeError(f"movierec {command[0]} exited {child.returncode}: {text[-2000:]}")
     return {
         "output": json.loads(text),
@@ -168,6 +170,23 @@ def protocol(
     report = json.loads(report_path.read_text())
     stages["ingest"] = {k: ingest[k] for k in ("seconds", "peak_rss_mib")}
     stored = report["stored"].get("rate", 0)
+    result: dict[str, Any] = {
+        "replayed_ratings": lines,
+        "test_rows_left_out": split.dropped,
+        "ingest": {
+            "lines_read": report["lines_read"],
+            "stored": report["stored"],
+            "rejected": report["rejected"],
+            "all_lines_stored": stored == lines and not report["rejected"],
+            "duplicates": report["duplicates"],
+            # With --api '' no catalogue vouches for a movie: every event is provisional.
+            "provisional_events": report["provisional"]["events"],
+            "quality_warnings": report["quality"]["warnings"][:5],
+        },
+        "stages": stages,
+        "served": {},
+        "ours": {},
+    }
     say(f"{name}: stored {stored} of {lines}, rejected {report['rejected']}; training")
     train = run(
         [
@@ -175,23 +194,60 @@ def protocol(
             *("--budget", str(args.budget), "--seed", str(args.seed)),
         ],
         here / "train.json",
+        accept=(0, 3),  # 3: nothing to compare on, nothing promoted (reported, not fatal)
     )
     summary = train["output"]
     stages["train"] = {k: train[k] for k in ("seconds", "peak_rss_mib")}
-    registry = Registry(models)
-    production = summary["production"]
-    provenance = registry.provenance(production)
+    if not summary.get("promoted", True):
+        say(f"{name}: train promoted nothing: {summary['reason']}")
+        result["train_promoted_nothing"] = summary["reason"]
+        return result
+    winner = summary["winner"]
+    provenance = Registry(models).provenance(summary["production"])
+    result["production"] = {
+        "kind": winner,
+        "version": summary["production"],
+        "reason": summary["reason"],
+        "hyperparameters": provenance.get("hyperparameters"),
+        "validation": provenance.get("validation"),
+        "train_split": summary["split"],
+        "budget_seconds": args.budget,
+        "trials": len(summary["search"]["trials"]),
+        "train_offline_test": {
+            k: v
+            for k, v in summary["offline"].get(winner, {}).items()
+            if k in ("ndcg@20", "recall@20", "coverage")
+        },
+    }
     users = sorted(split.relevant)[: args.users] if args.users else sorted(split.relevant)
     relevant = {u: split.relevant[u] for u in users}
-    say(f"{name}: production {production}; serving {len(users)} users")
-    service = Service(models, store, here / "serve.log")
+    result["scored_users"] = len(users)
+    result["relevant_items"] = sum(len(r) for r in relevant.values())
+    say(f"{name}: production {summary['production']}; serving {len(users)} users")
+    # Production first; --quick adds only the baseline.
+    kinds = list(dict.fromkeys([winner, "popularity", *summary["versions"]]))
+    versions = {k: summary["versions"][k] for k in (kinds[:2] if args.quick else kinds)}
+    result["served"] = serve_and_score(here, versions, relevant, metrics, stages)
+    result["ours"] = result["served"][winner]["metrics"]
+    return result
+
+
+def serve_and_score(
+    here: Path,
+    versions: dict[str, str],
+    relevant: dict[int, set[str]],
+    metrics: dict[str, tuple],
+    stages: dict[str, Any],
+) -> dict[str, Any]:
+    """One `movierec serve`; each version promoted in turn (production, the first, last
+    again at the end), every user's list fetched and scored."""
+    registry, users = Registry(here / "models"), list(relevant)
+    production = next(iter(versions.values()))
+    service = Service(here / "models", here / "store", here / "serve.log")
     served: dict[str, Any] = {}
     try:
         stages["serve_ready_seconds"] = service.wait_for(production, users[0])
-        # Production first; --quick adds only the baseline.
-        kinds = list(dict.fromkeys([summary["winner"], "popularity", *summary["versions"]]))
-        for kind in kinds[:2] if args.quick else kinds:
-            version = summary["versions"][kind]
+        for kind, version in versions.items():
             if version != production:
                 registry.promote(version, f"bench_real: scoring what {kind} serves")
             switch = service.wait_for(version, users[0])
@@ -204,44 +260,11 @@ def protocol(
                 "switch_seconds": switch,
                 "fetch_seconds": round(time.perf_counter() - started, 2),
             }
-            say(f"{name}: {kind} served {served[kind]['metrics']}")
+            say(f"{here.name}: {kind} served {served[kind]['metrics']}")
         registry.promote(production, "bench_real: production restored after scoring")
     finally:
         stages["serve_peak_rss_mib"] = service.stop()
-    return {
-        "replayed_ratings": lines,
-        "scored_users": len(users),
-        "relevant_items": sum(len(r) for r in relevant.values()),
-        "test_rows_left_out": split.dropped,
-        "ingest": {
-            "lines_read": report["lines_read"],
-            "stored": report["stored"],
-            "rejected": report["rejected"],
-            "all_lines_stored": stored == lines and not report["rejected"],
-            "duplicates": report["duplicates"],
-            # With --api '' no catalogue vouches for a movie: every event is provisional.
-            "provisional_events": report["provisional"]["events"],
-            "quality_warnings": report["quality"]["warnings"][:5],
-        },
-        "production": {
-            "kind": summary["winner"],
-            "version": production,
-            "reason": summary["reason"],
-            "hyperparameters": provenance.get("hyperparameters"),
-            "validation": provenance.get("validation"),
-            "train_split": summary["split"],
-            "budget_seconds": args.budget,
-            "trials": len(summary["search"]["trials"]),
-            "train_offline_test": {
-                k: v
-                for k, v in summary["offline"].get(summary["winner"], {}).items()
-                if k in ("ndcg@20", "recall@20", "coverage")
-            },
-        },
-        "served": served,
-        "ours": served[summary["winner"]]["metrics"],
-        "stages": stages,
-    }
+    return served
 
 
 def main() -> None:
@@ -277,15 +300,28 @@ def main() -> None:
             result["ratio_to_older_rows_at_20"] = rp.ratios(
                 result["ours"], rp.CORNAC_PUBLISHED["older_rows_at_20"]["rows"]
             )
+            rerun = rp.CORNAC_PUBLISHED["rerun"]
+            result["ratio_to_cornac_rerun_best"] = rp.ratios(result["ours"], rerun["rows"])
+            result["ratio_to_cornac_rerun_best_by_kind"] = {
+                kind: {m: r["ratio"] for m, r in rp.ratios(v["metrics"], rerun["rows"]).items()}
+                for kind, v in result["served"].items()
+            }
             results["cornac_ratio_split"] = result
         if "temporal" in args.protocols:
             split = rp.temporal_split(data.user, data.timestamp, data.item, movies)
             result = protocol("temporal", split, rp.TEMPORAL_METRICS, data, work, args)
-            popularity = result["served"]["popularity"]["metrics"]
+            popularity = result["served"].get("popularity", {}).get("metrics", {})
             result["popularity"] = popularity
             result["ratio_to_popularity"] = {
                 m: round(v / popularity[m], 3) if popularity.get(m) else None
                 for m, v in result["ours"].items()
+            }
+            result["ratio_to_popularity_by_kind"] = {
+                kind: {
+                    m: round(x / popularity[m], 3) if popularity.get(m) else None
+                    for m, x in v["metrics"].items()
+                }
+                for kind, v in result["served"].items()
             }
             results["temporal_latest_20pct"] = result
     rejected = {name: r["ingest"]["rejected"] for name, r in results.items()}

@@ -227,7 +227,7 @@ def test_ratios_pick_the_best_published_row_per_metric() -> None:
     out = rp.ratios({"ndcg@10": 0.12, "recall@10": 0.02}, rows)
     assert out["ndcg@10"] == {
         "ours": 0.12,
-        "published_best": 0.1,
+        "reference_best": 0.1,
         "best_row": "BPR",
         "ratio": 1.2,
     }
