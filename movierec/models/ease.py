@@ -9,7 +9,7 @@ and a user's score for item j is (x_u B)_j. One matrix inverse replaces all trai
 
 B is dense: items^2 floats. It is learnt over the `max_items` items with the most watchers
 only (8,000 by default: 256 MB of float32 where all 27k movies would take 2.9 GB and a
-cubic solve ten times longer); the rest, the rarely watched tail, is ranked after them by
+cubic solve 38 times longer); the rest, the rarely watched tail, is ranked after them by
 popularity, the same prior item-kNN gives items linked to nothing the user watched.
 
 Numerics: X^T X is accumulated in float64 and inverted in place with LAPACK's Cholesky
@@ -18,11 +18,12 @@ is ample for ranking (a float32 solve changed no top-20 list in our trials, but 
 digits as l2 gets small relative to the Gram's largest eigenvalues, and saved no time).
 
 Measured at 8,000 items (synthetic: 200k users, 5M interactions over 27k movies, Zipf-like
-popularity; the machine's two cores shared with other work): fit 8.5 s on two threads,
-13 s on one (Gram 3 s, Cholesky 3 s, inverse 5.5 s); peak 0.83 GB of arrays (the float64
-Gram, 512 MB, and B, 256 MB), resident memory +0.9 GB. LAPACK's threads work in lockstep:
-while another process held the second core the two-thread fit took 31 s, so num_threads=1
-is the predictable choice on a busy machine.
+popularity) on the machine's two cores, shared with other work (load average 2-4): fit
+13-24 s with the inverse on one thread (Gram 3 s, Cholesky 3 s, inverse 5.5 s when
+quiet); on two threads 8.5 s at best but 23-31 s while other processes ran, because
+LAPACK's threads work in lockstep and wait for the busy core (at 3,000 items: 1.0 s on
+one thread, 5.3 s on two). Hence `solve_threads` = 1 by default. Peak 0.83 GB of arrays
+(the float64 Gram, 512 MB, and B, 256 MB), resident memory +0.9 GB.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ from movierec.models.scoring import (
 class Params(ModelParams):
     l2: float = 500.0  # ridge penalty; MovieLens-scale data wants hundreds
     max_items: int = 8000  # B is learnt over the items with the most watchers only
-    num_threads: int = 0  # 0: all cores
+    num_threads: int = 0  # 0: all cores; the Gram's blocks and scoring
+    solve_threads: int = 1  # LAPACK's threads for the inverse (0: all cores): see above
     fallback_half_life_days: float = 14.0
 
     def __post_init__(self) -> None:
@@ -70,6 +72,7 @@ class Params(ModelParams):
             raise ValueError("l2 must be finite")
         require_int("max_items", self.max_items, 1)
         require_int("num_threads", self.num_threads, 0)
+        require_int("solve_threads", self.solve_threads, 0)
         require_float("fallback_half_life_days", self.fallback_half_life_days, 0.0, strict=True)
 
 
@@ -87,8 +90,11 @@ def gram(by_item: sp.csr_matrix, threads: int) -> np.ndarray:
     return out
 
 
-def ease_weights(by_item: sp.csr_matrix, l2: float, threads: int) -> np.ndarray:
-    """B (items x items, float32) for the items of X^T (items x users)."""
+def ease_weights(
+    by_item: sp.csr_matrix, l2: float, threads: int, solve_threads: int = 1
+) -> np.ndarray:
+    """B (items x items, float32) for the items of X^T (items x users); the Gram on
+    `threads`, the inverse on `solve_threads` BLAS threads."""
     n = by_item.shape[0]
     if n == 0:  # nothing was watched (LAPACK refuses an empty matrix)
         return np.empty((0, 0), dtype=np.float32)
@@ -96,7 +102,7 @@ def ease_weights(by_item: sp.csr_matrix, l2: float, threads: int) -> np.ndarray:
     a[np.diag_indices(n)] += l2
     # `a` is symmetric, so its transpose is the same matrix in Fortran order: LAPACK
     # factors and inverts it in place. The inverse is then in a's lower triangle.
-    with threadpool_limits(limits=threads, user_api="blas"):
+    with threadpool_limits(limits=solve_threads, user_api="blas"):
         factor, info = lapack.dpotrf(a.T, lower=0, clean=0, overwrite_a=1)
         if info == 0:
             factor, info = lapack.dpotri(factor, lower=0, overwrite_c=1)
@@ -142,7 +148,8 @@ class EASERecommender(FittedHistory, Recommender):
             (history.values, history.indices, history.indptr), shape=(data.n_users, data.n_items)
         )
         by_item = matrix.T.tocsr()[learnt]
-        weights = ease_weights(by_item, p.l2, thread_count(p.num_threads))
+        threads = thread_count(p.num_threads)
+        weights = ease_weights(by_item, p.l2, threads, thread_count(p.solve_threads))
         scores = item_popularity(data, p.fallback_half_life_days)[0]
         fallback = PopularityRecommender(half_life_days=p.fallback_half_life_days)
         return self._restore(weights, learnt, fallback.restore(scores, history), history)

@@ -31,6 +31,7 @@ class TestEASE(RecommenderContract):
         {"max_items": 0},
         {"max_items": 10.5},
         {"num_threads": -1},
+        {"solve_threads": -1},
         {"fallback_half_life_days": 0.0},
     )
 
@@ -95,9 +96,9 @@ def test_lists_match_a_slow_reference(l2: float, max_items: int) -> None:
 def test_weights_are_the_closed_form() -> None:
     dense = random_data(3).matrix.toarray().astype(np.float64)
     by_item = sp.csr_matrix(dense.T.astype(np.float32))
-    assert ease_weights(by_item, 2.0, threads=2) == pytest.approx(
-        reference_weights(dense, 2.0), abs=1e-6
-    )
+    for solve_threads in (1, 2):
+        weights = ease_weights(by_item, 2.0, threads=2, solve_threads=solve_threads)
+        assert weights == pytest.approx(reference_weights(dense, 2.0), abs=1e-6)
 
 
 @settings(max_examples=30, deadline=None)
