@@ -184,6 +184,9 @@ def main() -> None:
         "als": {"factors": args.factors, "iterations": args.iterations},
         "itemknn": {"neighbours": args.neighbours},
         "coldstart": {},
+        "ease": {},
+        "rp3beta": {"neighbours": args.neighbours},
+        "bpr": {"factors": args.factors},
     }
     context = multiprocessing.get_context("fork")
     for name in args.models.split(","):

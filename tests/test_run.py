@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from movierec.run import MARKER, RUN_ENTRIES, RunDirError, prepare_run_dir, wait_for
+from movierec.training.pipeline import DEFAULT_MODELS
 from tests.support.commands import movierec
 
 # The smallest world a whole run finishes in within seconds: one round, no search.
@@ -38,7 +39,7 @@ def test_the_main_job_runs_end_to_end(tmp_path: Path) -> None:
     first, second = summary["rounds"]
     assert second["lines"] > first["lines"] > 10_000
     assert first["production"] != second["production"]
-    assert set(summary["offline"]) == {"popularity", "als", "itemknn", "coldstart"}
+    assert set(summary["offline"]) == set(DEFAULT_MODELS)
     days = summary["online"]
     # No model in the first round: every call failed; then the service's lists were followed.
     assert all(d["service_share"] == 0 for d in days if d["day"] < 3)

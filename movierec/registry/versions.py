@@ -32,7 +32,7 @@ import numpy as np
 from movierec.models.base import Recommender, TrainingData
 from movierec.store.events import atomic_write
 
-LIBRARIES = ("numpy", "scipy", "implicit", "pyarrow", "duckdb", "numba", "movierec")
+LIBRARIES = ("numpy", "scipy", "implicit", "optuna", "pyarrow", "duckdb", "numba", "movierec")
 
 
 class Registry:

@@ -35,8 +35,17 @@ from movierec.store.events import EventStore
 from movierec.times import iso
 from movierec.training.search import SearchResult, search
 
-ModelKind = Literal["popularity", "als", "itemknn", "coldstart"]  # movierec.models.kinds.MODELS
-DEFAULT_MODELS: tuple[ModelKind, ...] = ("popularity", "als", "itemknn", "coldstart")
+# movierec.models.kinds.MODELS (tests/training check they agree)
+ModelKind = Literal["popularity", "als", "itemknn", "coldstart", "ease", "rp3beta", "bpr"]
+# bpr is opt-in: its SGD takes minutes per fit at full size (about 10 at 20M interactions).
+DEFAULT_MODELS: tuple[ModelKind, ...] = (
+    "popularity",
+    "als",
+    "itemknn",
+    "ease",
+    "rp3beta",
+    "coldstart",
+)
 BASELINE = "popularity"
 
 

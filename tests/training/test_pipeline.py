@@ -15,6 +15,7 @@ from movierec.features.interactions import time_range, training_data
 from movierec.models.kinds import load_model
 from movierec.registry.versions import Registry, data_hash
 from movierec.store.events import EventStore
+from movierec.training.pipeline import DEFAULT_MODELS
 from tests.support.commands import movierec
 from tests.support.simulated import SimulatedStore
 
@@ -35,7 +36,7 @@ def test_every_kind_is_registered_with_complete_provenance(
 ) -> None:
     registry = Registry(trained)
     state = registry.read()
-    assert {v["model"] for v in state["versions"]} == {"popularity", "als", "itemknn", "coldstart"}
+    assert {v["model"] for v in state["versions"]} == set(DEFAULT_MODELS)
     production = state["production"]
     assert production in {v["version"] for v in state["versions"]}
     assert (
@@ -102,7 +103,7 @@ def test_evaluation_report_has_every_metric_and_beats_popularity(
     assert done.returncode == 0, done.stderr
     report = json.loads(report_path.read_text())
     models = report["models"]
-    assert set(models) == {"popularity", "als", "itemknn", "coldstart"}
+    assert set(models) == set(DEFAULT_MODELS)
     for result in models.values():
         assert all(isinstance(result[m], float) for m in ACCEPTANCE_METRICS)
         subs = result["subpopulations"]
