@@ -111,8 +111,9 @@ def test_evaluation_report_has_every_metric_and_beats_popularity(
         assert (
             sum(g["members"] for g in subs["user_type"].values()) == report["split"]["test_users"]
         )
-    best = max(m["ndcg@20"] for m in models.values())
-    assert best >= 2 * models["popularity"]["ndcg@20"]
+    # The model validation chose, not merely the best one, holds twice the baseline.
+    chosen = next(m for m in models.values() if m["production"])
+    assert chosen["ndcg@20"] >= 2 * models["popularity"]["ndcg@20"]
     assert report["production"] in {m["version"] for m in models.values()}
     page = report_path.with_suffix(".html")
     assert page.exists()
