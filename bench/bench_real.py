@@ -302,8 +302,10 @@ def main() -> None:
             )
             rerun = rp.CORNAC_PUBLISHED["rerun"]
             result["ratio_to_cornac_rerun_best"] = rp.ratios(result["ours"], rerun["rows"])
-            result["ratio_to_cornac_rerun_best_by_kind"] = {
-                kind: {m: r["ratio"] for m, r in rp.ratios(v["metrics"], rerun["rows"]).items()}
+            like_for_like = rerun["rows_served_rule"]
+            result["ratio_to_cornac_served_rule_best"] = rp.ratios(result["ours"], like_for_like)
+            result["ratio_to_cornac_served_rule_best_by_kind"] = {
+                kind: {m: r["ratio"] for m, r in rp.ratios(v["metrics"], like_for_like).items()}
                 for kind, v in result["served"].items()
             }
             results["cornac_ratio_split"] = result
@@ -325,6 +327,7 @@ def main() -> None:
             }
             results["temporal_latest_20pct"] = result
     rejected = {name: r["ingest"]["rejected"] for name, r in results.items()}
+    summary = {name: rp.headline(r) for name, r in results.items()}
     print(
         json.dumps(
             {
@@ -339,6 +342,7 @@ def main() -> None:
                 },
                 "code": _code_version(),
                 "rejected_lines": rejected,
+                "summary": summary,
                 "protocols": results,
                 "stages": stages,
                 "seconds": round(time.perf_counter() - STARTED, 1),

@@ -8,8 +8,9 @@ depend on Cornac: run it in a virtualenv of its own.
 It checks that real_protocols.cornac_split gives Cornac's RatioSplit (the same 80,000
 training pairs, the same relevant movies for the same users), runs the README's three
 models and MostPop, and scores Cornac's own rankings with real_protocols' metric
-functions, which must reproduce Cornac's figures. Prints one JSON object; its numbers are
-the `rerun` rows of real_protocols.CORNAC_PUBLISHED.
+functions, which must reproduce Cornac's figures; then once more with a served list's rule
+(no movie the user rated in training). Prints one JSON object; its numbers are the
+`rerun` rows of real_protocols.CORNAC_PUBLISHED.
 """
 
 from __future__ import annotations
@@ -73,22 +74,26 @@ def main() -> None:
             for result in experiment.result
         },
         "our_metrics_on_cornac_rankings": {},
+        "served_rule": {},
     }
-    # Cornac 3 ranks every known movie except the user's training ratings >= 4.
+    # Cornac 3 ranks every known movie except the user's training ratings >= 4; a served
+    # list leaves out every rated movie, the rule of the second pass.
     train = ratio.train_set.csr_matrix
-    for model in models:
-        lists = {}
-        for row in range(train.shape[0]):
-            if users[row] not in ours.relevant:
-                continue
-            seen = train.indices[train.indptr[row] : train.indptr[row + 1]]
-            stars = train.data[train.indptr[row] : train.indptr[row + 1]]
-            candidates = np.setdiff1d(np.arange(train.shape[1]), seen[stars >= 4.0])
-            ranked, _ = model.rank(row, candidates)
-            lists[users[row]] = [data.movie_ids[items[j]] for j in ranked[:20]]
-        report["our_metrics_on_cornac_rankings"][model.name] = rp.mean_over_users(
-            lists, ours.relevant, rp.CORNAC_METRICS
-        )
+    for name, threshold in (
+        ("our_metrics_on_cornac_rankings", 4.0),
+        ("served_rule", 0.0),
+    ):
+        for model in models:
+            lists = {}
+            for row in range(train.shape[0]):
+                if users[row] not in ours.relevant:
+                    continue
+                seen = train.indices[train.indptr[row] : train.indptr[row + 1]]
+                stars = train.data[train.indptr[row] : train.indptr[row + 1]]
+                candidates = np.setdiff1d(np.arange(train.shape[1]), seen[stars >= threshold])
+                ranked, _ = model.rank(row, candidates)
+                lists[users[row]] = [data.movie_ids[items[j]] for j in ranked[:20]]
+            report[name][model.name] = rp.mean_over_users(lists, ours.relevant, rp.CORNAC_METRICS)
     print(json.dumps(report, indent=2))
 
 

@@ -233,3 +233,27 @@ def test_ratios_pick_the_best_published_row_per_metric() -> None:
     }
     assert out["recall@10"]["best_row"] == "MF"
     assert out["recall@10"]["ratio"] == 0.5
+
+
+def test_headline_names_production_and_the_best_registered_kind() -> None:
+    served = {
+        "popularity": {"metrics": {"ndcg@20": 0.1}},
+        "als": {"metrics": {"ndcg@20": 0.2}},
+    }
+    result = {
+        "production": {"kind": "popularity"},
+        "served": served,
+        "ours": served["popularity"]["metrics"],
+        "ratio_to_popularity": {"ndcg@20": 1.0},
+        "ratio_to_popularity_by_kind": {"popularity": {"ndcg@20": 1.0}, "als": {"ndcg@20": 2.0}},
+    }
+    assert rp.headline(result) == {
+        "production": "popularity",
+        "ndcg@20": 0.1,
+        "best_registered_kind": "als",
+        "best_registered_kind_ndcg@20": 0.2,
+        "ratio_to_popularity": 1.0,
+        "best_kind_ratio_to_popularity": 2.0,
+    }
+    nothing = {"served": {}, "ours": {}, "ratio_to_popularity": {}}
+    assert rp.headline(nothing)["best_registered_kind"] is None
