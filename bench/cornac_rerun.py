@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,12 @@ def main() -> None:
     ]
     metrics = [Precision(k=10), Recall(k=10), NDCG(k=10), Recall(k=20), NDCG(k=20)]
     experiment = cornac.Experiment(ratio, models, metrics, user_based=True, verbose=False)
-    with contextlib.redirect_stdout(sys.stderr):  # Cornac prints its own table
+    # Cornac prints its table and writes it to a log file in the working directory.
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        contextlib.chdir(scratch),
+        contextlib.redirect_stdout(sys.stderr),
+    ):
         experiment.run()
     report: dict[str, Any] = {
         "cornac": cornac.__version__,
