@@ -5,13 +5,11 @@ compare nothing leaves production as it is and says why."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import get_args
 
 import pytest
 
-from movierec.models.kinds import MODELS
 from movierec.registry.versions import Registry
-from movierec.training.pipeline import DEFAULT_MODELS, ModelKind, TrainConfig, train
+from movierec.training.pipeline import TrainConfig, train
 from tests.support.commands import movierec
 from tests.support.ratings import arrivals_store, one_rating_store, steady_store
 
@@ -67,8 +65,3 @@ def test_with_no_comparison_possible_production_stays_and_the_reason_is_recorded
     assert done.returncode == 3, done.stderr
     assert "nothing promoted" in done.stderr
     assert Registry(models).production() == before
-
-
-def test_the_kinds_train_accepts_are_the_kinds_there_are() -> None:
-    assert set(get_args(ModelKind)) == set(MODELS)
-    assert set(DEFAULT_MODELS) <= set(MODELS)
