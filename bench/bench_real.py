@@ -279,6 +279,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.budget, args.users = min(args.budget, 5.0), args.users or 100
+    code_at_start = _code_version()  # others commit while this runs: both ends recorded
     stages: dict[str, Any] = {}
     started = time.perf_counter()
     wheel = movielens.fetch_wheel(args.cache)
@@ -340,7 +341,7 @@ def main() -> None:
                     "users": len(np.unique(data.user)),
                     "movies": len(data.movie_ids),
                 },
-                "code": _code_version(),
+                "code": {"at_start": code_at_start, "at_end": _code_version()},
                 "rejected_lines": rejected,
                 "summary": summary,
                 "protocols": results,
