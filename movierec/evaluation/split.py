@@ -59,6 +59,13 @@ class SplitConfig(SettingsGroup):
         description="fewest test users the training data knows, per time cut; with "
         "fewer, each user's latest interactions are held out instead",
     )
+    min_known_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="least share of a time cut's test users the training data must know; "
+        "below it, each user's latest interactions are held out instead",
+    )
     holdout_share: float = Field(
         0.2,
         gt=0,

@@ -23,9 +23,10 @@ def _tastes(user: int) -> tuple[str, str]:
     return ("a", "b") if user in GROUP_A else ("b", "a")
 
 
-def steady_store(root: str, weeks: int = 10, seed: int = 3) -> EventStore:
+def steady_store(root: str, weeks: int = 10, seed: int = 3, newcomers: int = 0) -> EventStore:
     """Every user rates one movie of their taste in every weekly burst (4-5 stars), and now
-    and then one of the other taste badly (1-2 stars); nothing happens between bursts."""
+    and then one of the other taste badly (1-2 stars); nothing happens between bursts.
+    `newcomers` more users each rate a few movies in the last week only."""
     rng = np.random.default_rng(seed)
     rows = []
     for user in (*GROUP_A, *GROUP_B):
@@ -37,6 +38,10 @@ def steady_store(root: str, weeks: int = 10, seed: int = 3) -> EventStore:
             if rng.random() < 0.3:
                 bad = int(rng.integers(MOVIES))
                 rows.append((at + 10**9, user, movie(other, bad), int(rng.integers(1, 3))))
+    last_week = T0 + (weeks - 1) * 7 * DAY
+    for user in range(1000, 1000 + newcomers):
+        for n, pick in enumerate(rng.permutation(MOVIES)[:3].tolist()):
+            rows.append((last_week + HOUR + user * 10**9 + n, user, movie("a", pick), 5))
     return _store(root, rows)
 
 
