@@ -5,10 +5,10 @@
     test        learn on more, report each kind's best on data validation never saw
 
 A time split first: T cuts the stored time range at `train_share`, V cuts [start, T)
-likewise. When either cut leaves fewer than `min_split_users` users on both sides, or
-they are fewer than `min_known_share` of its test users (a
-small site, bursts of activity, a replayed history), each user's latest interactions
-are held out instead, and the plan says so, with its user counts.
+likewise. Users on both sides are test users the training data knows. When either cut
+has fewer than `min_split_users` of them, or they are less than `min_known_share` of its
+test users (a small site, bursts of activity, a replayed history), each user's latest
+interactions are held out instead, and the plan says so, with its user counts.
 """
 
 from __future__ import annotations
