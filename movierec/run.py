@@ -30,6 +30,7 @@ from movierec.evaluation.pipeline import EvaluateConfig, evaluate_registry, writ
 from movierec.http.server import ServerThread
 from movierec.ingest.runner import IngestConfig, Ingestor
 from movierec.progress import Progress
+from movierec.registry.experiments import answer_log_dir
 from movierec.serving.app import RecommendationService
 from movierec.serving.freshness import Freshness
 from movierec.serving.loader import ModelLoader
@@ -143,7 +144,7 @@ def _run(config: RunConfig, root: Path) -> dict[str, Any]:
     world = World(config.world)
     log, store, models = f"file://{root / 'log'}", root / "store", root / "models"
     show = not config.quiet
-    service = RecommendationService(models, root / "answers", sample=1.0)
+    service = RecommendationService(models, answer_log_dir(models), sample=1.0)
     loader = ModelLoader(
         service, poll=0.5, catalogue=EventStore(store).catalog_path, catalogue_every=5.0
     )

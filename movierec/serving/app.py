@@ -12,6 +12,7 @@ layer refuses one (413) before it is read.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import orjson
 
 from movierec.http.server import HTTPServer, Limits, Request, Response
 from movierec.ids import parse_user_id
+from movierec.registry.experiments import Experiment
 from movierec.registry.versions import Registry
 from movierec.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from movierec.serving.metrics import Metrics
@@ -40,6 +42,15 @@ _ALLOWED = frozenset(("GET", "HEAD"))
 LIMITS = Limits(max_body=0)
 
 
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """A running experiment and a snapshot per arm: installed in one assignment, so a
+    request sees the whole plan or none of it."""
+
+    experiment: Experiment
+    snapshots: dict[str, Snapshot]  # arm name -> its version's snapshot
+
+
 class RecommendationService:
     def __init__(
         self, models_dir: str | Path, telemetry_dir: Path | None = None, sample: float = 1.0
@@ -51,6 +62,7 @@ class RecommendationService:
         # user -> (model version, ranked items): lists refreshed from recent events.
         self.fresh: dict[int, tuple[str, np.ndarray]] = {}
         self.answers = AnswerLog(telemetry_dir, sample, self.metrics)
+        self.plan: ExperimentPlan | None = None
         self.last_error: str | None = None
 
     # ---- model lifecycle (called from the loader thread) ---------------------------------
@@ -97,10 +109,20 @@ class RecommendationService:
         snapshot = self.snapshot
         if snapshot is None:
             return _NOT_READY
+        plan = self.plan
+        if plan is None:
+            body, source = self.answer(snapshot, user)
+            self.metrics.answers[source] += 1
+            self.answers.record(user, snapshot.version, body, source)
+            return Response(200, body, TEXT, [("X-Model-Version", snapshot.version)])
+        arm = plan.experiment.arm_of(user)
+        snapshot = plan.snapshots[arm.name]
         body, source = self.answer(snapshot, user)
         self.metrics.answers[source] += 1
-        self.answers.record(user, snapshot.version, body)
-        return Response(200, body, TEXT, [("X-Model-Version", snapshot.version)])
+        self.metrics.arm_answers[(plan.experiment.id, arm.name, snapshot.version)] += 1
+        self.answers.record(user, snapshot.version, body, source, plan.experiment.id, arm.name)
+        headers = [("X-Model-Version", snapshot.version), ("X-Experiment-Arm", arm.name)]
+        return Response(200, body, TEXT, headers)
 
     def answer(self, snapshot: Snapshot, user: int) -> tuple[bytes, str]:
         fresh = self.fresh.get(user)
@@ -120,6 +142,12 @@ class RecommendationService:
         state: dict[str, Any] = {"live": True, "ready": snapshot is not None}
         if snapshot is not None:
             state["model"] = describe(snapshot)
+        plan = self.plan
+        if plan is not None:
+            state["experiment"] = {
+                "id": plan.experiment.id,
+                "arms": {a.name: [a.version, a.share] for a in plan.experiment.arms},
+            }
         if self.last_error:
             state["last_error"] = self.last_error
         ready = live_only or snapshot is not None

@@ -8,6 +8,7 @@ import sys
 
 from movierec.config import add_options
 from movierec.http.server import run_forever
+from movierec.registry.experiments import answer_log_dir
 from movierec.serving.app import RecommendationService
 from movierec.serving.config import ServeConfig
 from movierec.serving.freshness import Freshness
@@ -24,7 +25,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def run_serve(config: ServeConfig) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        service = RecommendationService(config.models_dir, config.telemetry, config.sample)
+        answers = config.telemetry or answer_log_dir(config.models_dir)
+        service = RecommendationService(config.models_dir, answers, config.sample)
     except ValueError as error:
         print(f"movierec serve: {error}", file=sys.stderr)
         return 2

@@ -39,7 +39,11 @@ class ServeConfig(Settings):
         description="seconds a line in --source may lie past its arrival before it is "
         "ignored as from the future (the same rule as ingestion)",
     )
-    telemetry: Path | None = Field(None, description="directory for the log of answers")
+    telemetry: Path | None = Field(
+        None,
+        description="directory for the log of answers (default: MODELS/answers, where "
+        "`movierec online` and `movierec experiment report` look for it)",
+    )
     sample: float = Field(1.0, ge=0, le=1, description="share of answers logged")
     poll: float = Field(1.0, gt=0, description="seconds between registry checks")
     threads: int = Field(1, ge=1, description="threads for building lists")

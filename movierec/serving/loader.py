@@ -1,7 +1,12 @@
 """Keeping the service's model current: watch the registry, load the production version in
 the background, switch atomically. A version that cannot be loaded (corrupt, incompatible)
 is refused with a logged reason and the old one keeps serving; it is not tried again until
-production names another version."""
+production names another version.
+
+The loader also follows the registry's experiment (movierec/registry/experiments.py): a
+started experiment is picked up at the next poll, its arms' versions built and installed
+together; an arm that cannot be built refuses the whole experiment, loudly, and everyone
+keeps the production version rather than half an experiment."""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ import time
 from pathlib import Path
 
 from movierec.catalog.reader import CacheReadError, CatalogueUsers
-from movierec.serving.app import RecommendationService
-from movierec.serving.snapshot import Demographics, build
+from movierec.registry.experiments import Experiment, Experiments
+from movierec.serving.app import ExperimentPlan, RecommendationService
+from movierec.serving.snapshot import Demographics, Snapshot, build
 
 log = logging.getLogger("movierec.serving")
 
@@ -33,6 +39,8 @@ class ModelLoader:
         self.catalogue = catalogue
         self.catalogue_every = catalogue_every
         self.refused: dict[str, str] = {}
+        self.experiments = Experiments(service.registry.root)
+        self.refused_experiments: dict[str, str] = {}
         self.on_install: list = []  # callbacks after each switch (freshness re-applies)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="model-loader", daemon=True)
@@ -52,6 +60,7 @@ class ModelLoader:
                 self._load_demographics()
                 next_catalogue = time.monotonic() + self.catalogue_every
             self.check()
+            self.check_experiment()
             self._stop.wait(self.poll)
 
     def check(self) -> bool:
@@ -79,6 +88,58 @@ class ModelLoader:
         for callback in self.on_install:
             callback(snapshot)
         return True
+
+    def check_experiment(self) -> bool:
+        """Install the registry's running experiment if it changed; True when it did."""
+        try:
+            experiment = self.experiments.current()
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            self.service.last_error = f"experiment unreadable: {error}"
+            log.error("experiment file unreadable (keeping the current plan): %s", error)
+            return False
+        plan = self.service.plan
+        if experiment is None:
+            if plan is None:
+                return False
+            self.service.plan = None
+            self.service.metrics.experiment_id = ""
+            log.info("experiment %s stopped: production answers everyone", plan.experiment.id)
+            return True
+        if plan is not None and plan.experiment.id == experiment.id:
+            return False
+        if experiment.id in self.refused_experiments:
+            return False
+        try:
+            snapshots = self._arm_snapshots(experiment)
+        except Exception as error:  # an arm that cannot be built refuses the experiment
+            reason = f"{type(error).__name__}: {error}"
+            self.refused_experiments[experiment.id] = reason
+            self.service.metrics.experiment_failures += 1
+            self.service.last_error = f"refused experiment {experiment.id}: {reason}"
+            log.error(
+                "refused experiment %s: %s (production answers everyone)", experiment.id, reason
+            )
+            return False
+        self.service.plan = ExperimentPlan(experiment, snapshots)
+        self.service.metrics.experiment_id = experiment.id
+        arms = ", ".join(f"{a.name}={a.version}:{a.share:g}" for a in experiment.arms)
+        log.info("experiment %s running: %s", experiment.id, arms)
+        return True
+
+    def _arm_snapshots(self, experiment: Experiment) -> dict[str, Snapshot]:
+        registry = self.service.registry
+        known: dict[str, Snapshot] = {}
+        if self.service.snapshot is not None:
+            known[self.service.snapshot.version] = self.service.snapshot
+        if self.service.plan is not None:
+            known.update({s.version: s for s in self.service.plan.snapshots.values()})
+        coldstart = registry.latest_by_model().get("coldstart")
+        snapshots = {}
+        for arm in experiment.arms:
+            if arm.version not in known:
+                known[arm.version] = build(registry, arm.version, coldstart, self.threads)
+            snapshots[arm.name] = known[arm.version]
+        return snapshots
 
     def _refuse(self, version: str, reason: str) -> None:
         self.refused[version] = reason

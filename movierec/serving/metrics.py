@@ -68,6 +68,9 @@ class Metrics(Collector):
     def __init__(self) -> None:
         self.requests: Counter[tuple[str, int]] = Counter()  # (route, status)
         self.answers: Counter[str] = Counter()  # model | fresh | segment | popular
+        self.arm_answers: Counter[tuple[str, str, str]] = Counter()  # (experiment, arm, version)
+        self.experiment_id = ""
+        self.experiment_failures = 0
         # The time the handler took for /recommend (the server's own time is in `http`).
         self.handler_latency = LatencyHistogram()
         self.http = ServerStats()
@@ -129,6 +132,7 @@ class Metrics(Collector):
             value=self.answers["segment"] + self.answers["popular"],
         )
         yield from self._model()
+        yield from self._experiment()
         yield from self._background()
 
     def _http(self) -> Iterator[Metric]:
@@ -176,6 +180,28 @@ class Metrics(Collector):
             "movierec_model_swap_failures_total",
             "Versions refused (corrupt, incompatible).",
             value=self.swap_failures,
+        )
+
+    def _experiment(self) -> Iterator[Metric]:
+        arms = CounterMetricFamily(
+            "movierec_experiment_answers_total",
+            "Answers given within an experiment, by experiment, arm and the version answering.",
+            labels=("experiment", "arm", "version"),
+        )
+        for key, count in sorted(self.arm_answers.items()):
+            arms.add_metric(key, count)
+        yield arms
+        info = GaugeMetricFamily(
+            "movierec_experiment_info", "The experiment running (none: production answers all).",
+            labels=("experiment",),
+        )  # fmt: skip
+        if self.experiment_id:
+            info.add_metric((self.experiment_id,), 1)
+        yield info
+        yield CounterMetricFamily(
+            "movierec_experiment_failures_total",
+            "Experiments refused because an arm's version could not be loaded.",
+            value=self.experiment_failures,
         )
 
     def _background(self) -> Iterator[Metric]:

@@ -1,6 +1,8 @@
-"""Every answer recorded (user, time, model version, list), for online evaluation and
-debugging: sampled, queued in memory by the request path and written in the background to
-JSON lines, one file per hour. A full queue drops records (counted), never requests."""
+"""Every answer recorded (user, time, model version, experiment arm, where the list came
+from, the list), for online evaluation and debugging: sampled, queued in memory by the
+request path and written in the background to JSON lines, one file per hour. A full queue
+drops records (counted), never requests. `movierec serve` keeps it in the registry's
+directory (movierec/registry/experiments.py: answer_log_dir) unless told otherwise."""
 
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ class AnswerLog:
         self.sample = sample if directory is not None else 0.0
         self.metrics = metrics
         self.capacity = capacity
-        self._queue: collections.deque[tuple[float, int, str, bytes]] = collections.deque()
+        self._queue: collections.deque[tuple[float, int, str, bytes, str, str | None, str | None]]
+        self._queue = collections.deque()
         self._random = random.Random(seed)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -43,14 +46,22 @@ class AnswerLog:
             )
             self._thread.start()
 
-    def record(self, user_id: int, version: str, body: bytes) -> None:
+    def record(
+        self,
+        user_id: int,
+        version: str,
+        body: bytes,
+        source: str = "model",
+        experiment: str | None = None,
+        arm: str | None = None,
+    ) -> None:
         """Called on the request path: cheap, never blocks."""
         if self.sample <= 0 or (self.sample < 1 and self._random.random() >= self.sample):
             return
         if len(self._queue) >= self.capacity:
             self.metrics.telemetry_dropped += 1
             return
-        self._queue.append((time.time(), user_id, version, body))
+        self._queue.append((time.time(), user_id, version, body, source, experiment, arm))
 
     def _run(self, every: float) -> None:
         while not self._stop.wait(every):
@@ -62,14 +73,17 @@ class AnswerLog:
             return
         records: list[bytes] = []
         while self._queue:
-            at, user, version, body = self._queue.popleft()
+            at, user, version, body, source, experiment, arm = self._queue.popleft()
             records.append(
                 orjson.dumps(
                     {
-                        "time": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
+                        "time": datetime.fromtimestamp(at, UTC).isoformat(timespec="microseconds"),
                         "user": user,
                         "version": version,
-                        "items": body.decode(),
+                        "experiment": experiment,
+                        "arm": arm,
+                        "source": source,
+                        "items": body.decode().strip(),
                     }
                 )
             )
