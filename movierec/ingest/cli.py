@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from pydantic import Field
 
 from movierec.config import add_options
 from movierec.ingest.config import IngestConfig
+from movierec.ingest.metrics import serve_metrics
 from movierec.ingest.runner import Ingestor
 from movierec.progress import Progress
 
@@ -34,7 +36,18 @@ def run_ingest(command: IngestCommand) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ingestor = Ingestor(command, progress=Progress("ingest", enabled=not command.quiet))
-    report = ingestor.run(should_stop=stop.is_set)
+    server = None
+    if command.metrics_port is not None:
+        server = serve_metrics(ingestor, command.metrics_port)
+        host, port = server.server_address[:2]
+        # On stderr even with --quiet: with port 0 this line is the only way to find it.
+        print(f"ingest: metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
+    try:
+        report = ingestor.run(should_stop=stop.is_set)
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
     text = orjson.dumps(report, option=orjson.OPT_INDENT_2)
     if command.report:
         command.report.parent.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,12 @@ class IngestConfig(Settings):
     )
     api_rate_limit: float = Field(50.0, ge=0, description="API requests/s (0: no limit)")
     api_timeout: float = Field(2.0, gt=0, description="seconds an API request may take")
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="serve Prometheus metrics on 127.0.0.1:PORT/metrics (0: any free port)",
+    )
     rebuild: bool = Field(
         False, description="forget stored events and read the stream again from the start"
     )

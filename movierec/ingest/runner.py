@@ -76,6 +76,7 @@ class Ingestor:
         }
         self.run_lines = 0
         self.last_stats: dict[str, Any] = {}
+        self.last_commit_at: float | None = None  # Unix seconds, for /metrics
 
     # ---- driving ----------------------------------------------------------------------------
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
@@ -246,6 +247,7 @@ class Ingestor:
             quality=self.drift.state(),
         )
         self.store.commit(self.checkpoint)
+        self.last_commit_at = time.time()
         self.source.commit(end)
         live = set(self.dedup.seqs())
         for path in self.store.state_dir.glob("dedup-*.npy"):
