@@ -19,6 +19,7 @@ from pathlib import Path
 from movierec.catalog.reader import CacheReadError, CatalogueUsers
 from movierec.registry.experiments import Experiment, Experiments
 from movierec.serving.app import ExperimentPlan, RecommendationService
+from movierec.serving.metrics import TrainingFigures
 from movierec.serving.snapshot import Demographics, Snapshot, build
 
 log = logging.getLogger("movierec.serving")
@@ -84,6 +85,7 @@ class ModelLoader:
             return False
         self.service.install(snapshot)
         self.service.last_error = None
+        self._read_training_figures(production)
         log.info("serving model %s (built in %.1f s)", production, snapshot.built_seconds)
         for callback in self.on_install:
             callback(snapshot)
@@ -140,6 +142,16 @@ class ModelLoader:
                 known[arm.version] = build(registry, arm.version, coldstart, self.threads)
             snapshots[arm.name] = known[arm.version]
         return snapshots
+
+    def _read_training_figures(self, version: str) -> None:
+        """The installed version's training figures for /metrics; a provenance that cannot
+        be read costs the figures, never the model (it was loaded already)."""
+        try:
+            figures = TrainingFigures.read(self.service.registry, version)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning("no training figures for %s: %s", version, error)
+            figures = TrainingFigures()
+        self.service.metrics.training = figures
 
     def _refuse(self, version: str, reason: str) -> None:
         self.refused[version] = reason

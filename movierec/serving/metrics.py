@@ -12,9 +12,13 @@ label values, so any model version scrapes cleanly.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
@@ -33,6 +37,9 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from movierec.http.stats import LATENCY_BUCKETS, LatencyHistogram, ServerStats
+
+if TYPE_CHECKING:
+    from movierec.registry.versions import Registry
 
 # Seconds: from well under a millisecond to the site's 600 ms limit, and beyond it.
 BUCKETS = LATENCY_BUCKETS
@@ -83,6 +90,7 @@ class Metrics(Collector):
         self.telemetry_written = 0
         self.telemetry_dropped = 0
         self.started = time.time()
+        self.training = TrainingFigures()  # replaced whole by the loader at each install
         # One registry per service, so two services in a process (tests) never share numbers.
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -134,6 +142,7 @@ class Metrics(Collector):
         yield from self._model()
         yield from self._experiment()
         yield from self._background()
+        yield from self.training.collect()
 
     def _http(self) -> Iterator[Metric]:
         http = self.http
@@ -230,6 +239,78 @@ class Metrics(Collector):
             "Seconds since the service started.",
             value=time.time() - self.started,
         )
+
+
+@dataclass(frozen=True)
+class TrainingFigures:
+    """What the registry says about the version answering, read once when the loader
+    installs it (never at scrape time: a scrape must not wait on the disk)."""
+
+    runs: int | None = None  # versions registered, as of the install
+    training_seconds: float | None = None
+    trained_at: float | None = None  # Unix seconds
+    offline: dict[str, float] = field(default_factory=dict)  # metric -> score
+
+    @classmethod
+    def read(cls, registry: Registry, version: str) -> TrainingFigures:
+        """The figures of `version`; a provenance without a figure leaves that one out."""
+        provenance = registry.provenance(version)
+        seconds = provenance.get("training_seconds")
+        offline = provenance.get("offline_metrics") or {}
+        return cls(
+            runs=len(registry.read()["versions"]),
+            training_seconds=float(seconds) if isinstance(seconds, int | float) else None,
+            trained_at=_unix_seconds(provenance.get("trained_at")),
+            offline={
+                name: float(score)
+                for name, score in offline.items()
+                if isinstance(score, int | float)
+                and not isinstance(score, bool)
+                and math.isfinite(score)
+            },
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        # Absent rather than zero when unknown: a zero would read as a real figure.
+        runs = CounterMetricFamily(
+            "movierec_training_runs",
+            "Model versions registered in the registry (one per kind a training run fits), "
+            "as of the last install.",
+        )
+        if self.runs is not None:
+            runs.add_metric((), self.runs)
+        yield runs
+        seconds = GaugeMetricFamily(
+            "movierec_model_training_seconds",
+            "Seconds the answering version took to fit, from its provenance.",
+        )
+        if self.training_seconds is not None:
+            seconds.add_metric((), self.training_seconds)
+        yield seconds
+        trained = GaugeMetricFamily(
+            "movierec_model_trained_timestamp_seconds",
+            "When the answering version was trained, in Unix seconds, from its provenance.",
+        )
+        if self.trained_at is not None:
+            trained.add_metric((), self.trained_at)
+        yield trained
+        scores = GaugeMetricFamily(
+            "movierec_model_offline_score",
+            "The answering version's offline scores on the held-out test split, by metric.",
+            labels=("metric",),
+        )
+        for name, score in sorted(self.offline.items()):
+            scores.add_metric((name,), score)
+        yield scores
+
+
+def _unix_seconds(stamp: object) -> float | None:
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return None
 
 
 def _histogram(name: str, documentation: str, histogram: LatencyHistogram) -> Metric:
