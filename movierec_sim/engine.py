@@ -18,6 +18,7 @@ from movierec.progress import Progress
 from movierec.stream.base import Sink
 from movierec_sim import behaviour as bh
 from movierec_sim.config import SimConfig
+from movierec_sim.conversion import ConversionTally
 from movierec_sim.faults import (
     RATE,
     RECOMMENDATION,
@@ -71,11 +72,13 @@ class Simulation:
             share = min(1.0, 1500 / world.n_movies)
         self.oracle_share = share
         self.online = OnlineTally()
+        self.conversion = ConversionTally(self.epoch, world.movie_index)
         self.ledger = Ledger(settings=_settings(config, self.behaviour, share))
         self.ledger.world = world.config.model_dump()  # all `movierec site` needs
         self.writer = LogWriter(
             world, sink, self.faults, self.rng_faults, self.ledger, self.tick, config.events
         )
+        self.writer.on_lost = self.conversion.lost_line
         rate_rng = np.random.default_rng([config.seed, 99])
         self._rate_factor = np.exp(rate_rng.normal(-0.5, 1.0, world.n_users)).astype(np.float32)
         self.visits = 0
@@ -134,6 +137,8 @@ class Simulation:
             "wall_seconds": round(self._wall_seconds, 3),
         }
         self.ledger.online = self.online.to_json(self.oracle_share)
+        # Lines before self.t are written (each tick is flushed after its visits).
+        self.ledger.online["conversion@30m"] = self.conversion.to_json(self.t)
         return self.ledger.to_json()
 
     def _done(self) -> bool:
@@ -166,9 +171,16 @@ class Simulation:
         asked = np.flatnonzero(ask)
         outcomes = self._call(users[asked], times[asked])
         shown = np.full((n, bh.LIST_LENGTH), bh.NO_MOVIE, dtype=np.int64)
-        for row, outcome in zip(asked.tolist(), outcomes, strict=True):
-            ids = [w.movie_index.get(item, bh.NO_MOVIE) for item in outcome.items[: bh.LIST_LENGTH]]
-            shown[row, : len(ids)] = ids
+        # The whole logged list, for conversion@30m: a user may also pick a movie past the
+        # 20 shown on their own, and the log's figure counts that.
+        width = max((len(o.items) for o in outcomes), default=0)
+        listed = np.full((len(asked), max(width, bh.LIST_LENGTH)), bh.NO_MOVIE, dtype=np.int64)
+        for i, (row, outcome) in enumerate(zip(asked.tolist(), outcomes, strict=True)):
+            ids = [w.movie_index.get(item, bh.NO_MOVIE) for item in outcome.items]
+            listed[i, : len(ids)] = ids
+            shown[row] = listed[i, : bh.LIST_LENGTH]
+        ok = np.array([o.status == 200 for o in outcomes], dtype=bool)
+        self.conversion.requests(t0, users[asked[ok]], times[asked[ok]], listed[ok])
 
         pick = self._pick(users, shown, cascade_draws)
         own_affinity = pop.affinity(users, candidates)
@@ -271,6 +283,8 @@ class Simulation:
         """Watch minutes (one line a minute, counted from 0), then sometimes a rating."""
         if len(users) == 0:
             return
+        # Every session streams at least a minute, so it has a watch line at its start.
+        self.conversion.sessions(users, movies, start)
         pop, b, w = self.population, self.behaviour, self.world
         rng = self.rng_watch
         n = len(users)

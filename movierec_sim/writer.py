@@ -72,6 +72,9 @@ class LogWriter:
         self._late: list[tuple[int, int, bytes | str, int]] = []  # heap of delayed lines
         self._late_seq = 0
         self._primary = 0  # lines produced in time order (before delays), for delay targets
+        # Told of each line that may not reach the log as a valid event: made dirty, or
+        # delayed (the last late lines of a run are never written).
+        self.on_lost: Callable[[LineFacts], None] | None = None
         self._watch_prefix = [watch_prefix(m) for m in world.movie_ids]
         self._rate_prefix = [rate_prefix(m) for m in world.movie_ids]
 
@@ -108,6 +111,8 @@ class LogWriter:
         base = self._primary
         for i in np.flatnonzero(codes >= 0).tolist():
             kind = FAULT_KINDS[codes[i]]
+            if kind != DUPLICATE and self.on_lost is not None:
+                self.on_lost(facts(i))
             if kind == DUPLICATE:
                 self._delay(
                     base + i + self._int(*DUPLICATE_DELAY),
