@@ -1,0 +1,206 @@
+"""The alert rules, once, as data: Prometheus gets them as a rules file rendered from here
+(deploy/prometheus/movierec-rules.yml, `python -m movierec.monitoring.rules`), and the
+built-in evaluator (evaluator.py) computes the same rules itself where no Prometheus runs.
+
+Each rule carries its PromQL and a `Spec` the evaluator understands: one series from a
+small fixed vocabulary (SERIES), a comparison and a threshold. The two must say the same
+thing; the rules' promtool unit tests (deploy/prometheus/movierec-rules.test.yml) and the
+evaluator's tests pin both to the same known answers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+# The jobs Prometheus scrapes: the service and the ingestion (its --metrics-port).
+SERVICE_JOB = "movierec"
+INGEST_JOB = "movierec-ingest"
+
+# The site gives up after this many seconds: a later answer is a failed one.
+DEADLINE_SECONDS = 0.6
+
+Series = Literal[
+    "availability_1h",  # share of /recommend answered 200 within the deadline, last hour
+    "latency_p99_5m",  # p99 of every request's time, last 5 minutes
+    "conversion_ratio_vs_day_before",  # online conversion this hour / same hour a day before
+    "reject_rate_baseline_ratio",  # ingestion's reject share, 5 minutes / the last hour
+    "ingest_lag_seconds",  # now minus the arrival of the newest committed line
+    "model_loaded",  # 1 when the service answers from a model, 0 before (absent when down)
+    "service_up",  # 1 when the service's last scrape succeeded, else 0
+]
+SERIES: tuple[str, ...] = get_args(Series)
+Severity = Literal["critical", "warning"]
+
+# The reject-rate baseline never counts as below this share, so a clean hour (no rejects
+# at all) does not turn the first stray line into a spike.
+REJECT_BASELINE_FLOOR = 0.001
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the built-in evaluator computes: `series op threshold` (no value: not firing)."""
+
+    series: Series
+    op: Literal["<", ">"]
+    threshold: float
+
+    def holds(self, value: float | None) -> bool:
+        if value is None or math.isnan(value):  # no answer, as an empty result in PromQL
+            return False
+        return value < self.threshold if self.op == "<" else value > self.threshold
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    expr: str
+    for_seconds: float
+    severity: Severity
+    summary: str
+    reason: str  # why it matters: the alert's description
+    spec: Spec
+
+
+_AVAILABILITY = f"""(
+  sum(rate(movierec_requests_total{{route="recommend",status="200"}}[1h]))
+  - (
+    sum(rate(movierec_request_seconds_count[1h]))
+    - sum(rate(movierec_request_seconds_bucket{{le="{DEADLINE_SECONDS}"}}[1h]))
+  )
+)
+/ sum(rate(movierec_requests_total{{route="recommend"}}[1h]))
+< 0.999"""
+
+_REJECT_SPIKE = f"""(
+  sum(rate(movierec_ingest_rejected_total[5m]))
+  / sum(rate(movierec_ingest_lines_total[5m]))
+)
+/ clamp_min(
+  sum(rate(movierec_ingest_rejected_total[1h])) / sum(rate(movierec_ingest_lines_total[1h])),
+  {REJECT_BASELINE_FLOOR}
+)
+> 3"""
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        name="MovierecServiceDown",
+        expr=f'up{{job="{SERVICE_JOB}"}} == 0 or absent(up{{job="{SERVICE_JOB}"}})',
+        for_seconds=30,
+        severity="critical",
+        summary="The recommendation service does not answer its scrapes",
+        reason="Every call the site makes now fails: users see no recommendations at all.",
+        spec=Spec("service_up", "<", 1),
+    ),
+    Rule(
+        name="MovierecNoModel",
+        expr=f'up{{job="{SERVICE_JOB}"}} == 1 unless on(job, instance) movierec_model_info',
+        for_seconds=120,
+        severity="critical",
+        summary="The service is up but has no model loaded",
+        reason="Without a model every /recommend answers 503: the service is up and useless. "
+        "Loading takes seconds; minutes mean the registry has no loadable production version.",
+        spec=Spec("model_loaded", "<", 1),
+    ),
+    Rule(
+        name="MovierecAvailabilityLow",
+        expr=_AVAILABILITY,
+        for_seconds=300,
+        severity="critical",
+        summary="Less than 99.9% of /recommend answered 200 within 600 ms over the last hour",
+        reason="The site gives up after 600 ms, so a late answer is a failed one; availability "
+        "is what the site judges us by. Answers later than 600 ms on any route count as "
+        "failures (the request histogram has no route label), so this errs on the safe side.",
+        spec=Spec("availability_1h", "<", 0.999),
+    ),
+    Rule(
+        name="MovierecLatencyHigh",
+        expr="histogram_quantile(0.99, sum by (le) (rate(movierec_request_seconds_bucket[5m])))"
+        " > 0.3",
+        for_seconds=300,
+        severity="warning",
+        summary="p99 request time above 300 ms over 5 minutes",
+        reason="Half the site's 600 ms budget gone at the 99th percentile: the network and a "
+        "slow moment more and answers start to arrive too late.",
+        spec=Spec("latency_p99_5m", ">", 0.3),
+    ),
+    Rule(
+        name="MovierecConversionDrop",
+        expr='movierec_online_conversion{window="1h"}'
+        ' < (2/3) * movierec_online_conversion{window="1h"} offset 1d',
+        for_seconds=1800,
+        severity="warning",
+        summary="Online conversion down by a third against the same hour a day before",
+        reason="Users watch fewer of the movies we recommend: the model, its data or the "
+        "fallbacks have got worse, even if every request still succeeds.",
+        spec=Spec("conversion_ratio_vs_day_before", "<", 2 / 3),
+    ),
+    Rule(
+        name="MovierecRejectSpike",
+        expr=_REJECT_SPIKE,
+        for_seconds=300,
+        severity="warning",
+        summary="Ingestion rejects lines at over three times its rate of the last hour",
+        reason="A sudden rise in bad lines means the site's log changed or broke: rejected "
+        "events never reach training, so the next model learns from a biased sample.",
+        spec=Spec("reject_rate_baseline_ratio", ">", 3),
+    ),
+    Rule(
+        name="MovierecIngestLag",
+        expr=f'movierec_ingest_lag_seconds{{job="{INGEST_JOB}"}} > 600',
+        for_seconds=300,
+        severity="warning",
+        summary="The newest committed log line arrived more than 10 minutes ago",
+        reason="Ingestion has stalled or fallen behind (or the stream went quiet): training "
+        "and the online figures then work from stale data.",
+        spec=Spec("ingest_lag_seconds", ">", 600),
+    ),
+)
+
+
+def duration(seconds: float) -> str:
+    """Prometheus's duration syntax: the largest unit that divides it exactly."""
+    whole = round(seconds)
+    for unit, size in (("h", 3600), ("m", 60)):
+        if whole and whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
+def render(rules: tuple[Rule, ...] = RULES) -> str:
+    """The Prometheus rules file. Strings are written as JSON strings, which are valid YAML
+    double-quoted scalars; expressions as literal blocks, so they read as written."""
+    out = [
+        "# Rendered from movierec/monitoring/rules.py by `python -m movierec.monitoring.rules`:",
+        "# edit the rules there, then render this file again.",
+        "groups:",
+        "  - name: movierec",
+        "    rules:",
+    ]
+    for rule in rules:
+        out += [
+            f"      - alert: {rule.name}",
+            "        expr: |-",
+            *(f"          {line}" for line in rule.expr.splitlines()),
+            f"        for: {duration(rule.for_seconds)}",
+            "        labels:",
+            f"          severity: {json.dumps(rule.severity)}",
+            "        annotations:",
+            f"          summary: {json.dumps(rule.summary)}",
+            f"          description: {json.dumps(rule.reason)}",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def by_name(name: str, rules: tuple[Rule, ...] = RULES) -> Rule:
+    for rule in rules:
+        if rule.name == name:
+            return rule
+    raise KeyError(name)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
