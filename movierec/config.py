@@ -31,7 +31,18 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-COMPONENTS = ("ingest", "train", "evaluate", "serve", "run", "simulate", "site", "monitor")
+COMPONENTS = (
+    "ingest",
+    "train",
+    "evaluate",
+    "serve",
+    "run",
+    "simulate",
+    "site",
+    "monitor",
+    "online",
+    "experiment",
+)
 CONFIG_VARIABLE = "MOVIEREC_CONFIG"
 RatingScale = Literal[5, 10]  # stars on the site's rating scale
 
