@@ -17,6 +17,7 @@ from movierec.models.coldstart import ColdStartRecommender
 from movierec.models.ease import EASERecommender
 from movierec.models.itemknn import ItemKNNRecommender
 from movierec.models.popularity import PopularityRecommender
+from movierec.models.random_lists import RandomListsRecommender
 from movierec.models.rp3beta import RP3betaRecommender
 
 MODELS: dict[str, type[Recommender]] = {
@@ -29,6 +30,7 @@ MODELS: dict[str, type[Recommender]] = {
         RP3betaRecommender,
         EASERecommender,
         BPRRecommender,
+        RandomListsRecommender,  # a floor for experiments, never a default candidate
     )
 }
 

@@ -58,6 +58,8 @@ SPACES: dict[str, dict[str, BaseDistribution]] = {
         "regularization": FloatDistribution(1e-4, 0.1, log=True),
         "iterations": IntDistribution(50, 300),
     },
+    # Nothing to search: trying seeds would only select the luckiest random lists.
+    "random": {},
 }
 
 # TPE samples at random until this many trials are scored (the defaults count): a few,

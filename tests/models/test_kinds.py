@@ -15,7 +15,7 @@ from tests.models.contract import planted_data
 
 
 def test_every_model_is_registered_under_its_name() -> None:
-    names = {"popularity", "als", "itemknn", "coldstart", "rp3beta", "ease", "bpr"}
+    names = {"popularity", "als", "itemknn", "coldstart", "rp3beta", "ease", "bpr", "random"}
     assert set(MODELS) == names
     for name, model_type in MODELS.items():
         assert model_type.name == name
