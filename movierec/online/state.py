@@ -63,6 +63,10 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("stars", pa.int32()),
         ]
     ),
+    # paired requests recent enough to lend their version to a request without a record
+    "context": pa.schema(
+        [("t", pa.int64()), ("version", pa.string()), ("experiment", pa.string())]
+    ),
     "requests": pa.schema(
         [
             *_GROUP,
@@ -97,7 +101,6 @@ class Meta:
     offsets: dict[str, int] = field(default_factory=dict)  # answer-log file -> bytes read
     watermark: int | None = None  # the latest event time seen (epoch us)
     next_id: int = 0
-    context: dict[str, Any] | None = None  # the latest attributed answer: t, version, experiment
     counters: dict[str, int] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 

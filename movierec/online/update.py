@@ -185,17 +185,13 @@ def _attribute(
         "SELECT id, t, user_id, key, latency_ms FROM unpaired "
         "WHERE id NOT IN (SELECT id FROM given_up)"
     ).to_arrow_table()
-    # Requests attributed by context: failures, and answers whose record never came.
-    context = meta.context
-    ctx_row = (
-        f"SELECT {int(context['t'])}::BIGINT AS t, "
-        f"{_sql_text(context['version'])} AS version, "
-        f"{_sql_text(context['experiment'])} AS experiment"
-        if context
-        else "SELECT NULL::BIGINT AS t, NULL::VARCHAR AS version, NULL::VARCHAR AS experiment "
-        "WHERE false"
+    # Requests attributed by context: failures, and answers whose record never came. The
+    # context is every paired request of the last two hours of the log (a request waits
+    # at most one for its record) and the latest before them.
+    con.sql(
+        "CREATE TABLE ctx AS SELECT t, version, experiment FROM pairs UNION ALL "
+        "SELECT * FROM s_context"
     )
-    con.sql(f"CREATE TABLE ctx AS SELECT t, version, experiment FROM pairs UNION ALL {ctx_row}")
     con.sql(
         """CREATE TABLE by_context AS
         WITH x AS (
@@ -216,12 +212,12 @@ def _attribute(
         FROM pairs p
         UNION ALL SELECT * FROM ctx_arms"""
     )
-    rows = con.sql(
-        "SELECT t, version, experiment FROM pairs ORDER BY t DESC, id DESC LIMIT 1"
-    ).fetchall()
-    last = rows[0] if rows else None
-    if last is not None and (context is None or last[0] >= context["t"]):
-        meta.context = {"t": int(last[0]), "version": last[1], "experiment": last[2]}
+    cutoff = watermark - 2 * GIVE_UP_US
+    state.tables["context"] = con.sql(
+        f"""SELECT t, version, experiment FROM ctx WHERE t >= {cutoff}
+        UNION ALL
+        (SELECT t, version, experiment FROM ctx WHERE t < {cutoff} ORDER BY t DESC LIMIT 1)"""
+    ).to_arrow_table()
     hour = "(t // 3600000000) * 3600000000 AS hour"
     group = "hour, version, experiment, arm"
     new_requests = con.sql(
@@ -249,12 +245,16 @@ def _attribute(
 def _follow(
     con: duckdb.DuckDBPyConnection, state: OnlineState, follow_us: int, lateness_us: int
 ) -> None:
+    # Requests still waiting for their answer record collect their watches meanwhile.
+    con.register("s_awaiting_now", state.tables["awaiting"])
     con.sql(
         f"""CREATE TABLE matched AS
         SELECT * FROM s_matched
         UNION ALL
         SELECT o.id, w.movie_id, w.t, w.minute, w.stars
-        FROM opened o JOIN w_new w ON w.user_id = o.user_id
+        FROM (SELECT id, t, user_id, key FROM opened
+              UNION ALL SELECT id, t, user_id, key FROM s_awaiting_now) o
+        JOIN w_new w ON w.user_id = o.user_id
         WHERE w.t > o.t AND w.t <= o.t + {follow_us}
           AND list_contains(string_split(o.key, ','), w.movie_id)"""
     )
