@@ -9,6 +9,7 @@ from movierec import __version__
 from movierec import run as run_role
 from movierec.config import ConfigError, from_args
 from movierec.ingest import cli as ingest_cli
+from movierec.monitoring import cli as monitoring_cli
 from movierec.online import cli as online_cli
 from movierec.serving import cli as serving_cli
 from movierec.training import cli as training_cli
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     training_cli.add_parsers(sub)
     serving_cli.add_parsers(sub)
     online_cli.add_parsers(sub)
+    monitoring_cli.add_parsers(sub)
     return parser
 
 

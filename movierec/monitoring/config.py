@@ -36,8 +36,8 @@ class MonitorConfig(Settings):
     )
     state_dir: Path | None = Field(
         None,
-        description="directory of the monitor's own state: history, alerts, online sums "
-        "(default: MODELS/monitor)",
+        description="directory of the monitor's own state (history, alerts, online sums); "
+        "when unset, MODELS/monitor",
         json_schema_extra=option("dir"),
     )
     points: int = Field(DEFAULT_POINTS, ge=10, description="points kept per scraped job")
