@@ -4,13 +4,16 @@ log against our real service, within the recorded bound on a dirty one."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
+from movierec.evaluation.pipeline import EvaluateConfig, evaluate_registry
 from movierec.ingest.runner import IngestConfig, Ingestor
+from movierec.registry.versions import Registry
 from movierec.store.events import Checkpoint, EventStore
 from movierec.store.schema import RECOMMENDATION_SCHEMA
 from movierec_sim.api import SiteApiServer
@@ -19,7 +22,7 @@ from movierec_sim.faults import RECOMMENDATION, WATCH, FaultConfig, LineFacts
 from movierec_sim.world import World, WorldConfig
 from tests.movierec_sim.conftest import simulate
 from tests.support.conversion import conversion_at_30m
-from tests.support.simulated_run import SiteRun, run_site
+from tests.support.simulated_run import SiteRun, register_random_lists, run_site
 from tests.support.store import T0, write_watch
 
 S = 10**9  # ns a second
@@ -135,6 +138,24 @@ def test_the_ledger_equals_the_log_on_a_clean_run_against_our_service(site: Site
     # The per-visit figure misses later visits' follows, never counts more.
     assert 0 < site.ledger["online"]["service"]["followed"] <= ledger["followed"]
     assert ledger["lost_at_most"] == dict.fromkeys(ledger["lost_at_most"], 0)
+
+
+def test_a_random_lists_arm_beside_the_trained_model_is_worse(
+    site: SiteRun, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(site.models, models)
+    production = Registry(models).production()
+    assert production is not None
+    version = register_random_lists(site.store, models, seed=1)
+    registry = Registry(models)
+    assert registry.production() == production  # registered, not promoted
+    assert registry.latest_by_model()["random"] == version
+    offline = evaluate_registry(EvaluateConfig(store=str(site.store), models_dir=str(models)))
+    scores = {kind: report["ndcg@20"] for kind, report in offline["models"].items()}
+    # Every trained kind beats random lists; the one in production by far.
+    assert scores["random"] < min(v for k, v in scores.items() if k != "random")
+    assert scores["random"] < 0.5 * scores[registry.provenance(production)["model"]]
 
 
 def ingest(log: Path, store: Path, world: World) -> None:
