@@ -103,7 +103,7 @@ def _online(command: OnlineCommand, default_state: Path) -> dict:
 
 def _write(path: Path, report: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
 
 
 def run_online(command: OnlineCommand) -> int:

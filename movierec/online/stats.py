@@ -95,7 +95,7 @@ def welch(
     t = difference / math.sqrt(variance)
     df = variance**2 / ((v_c / n_c) ** 2 / (n_c - 1) + (v_t / n_t) ** 2 / (n_t - 1) or 1e-300)
     ratio = msprt(difference, variance, max(tau, 1e-6))
-    half = stats.t.ppf(0.975, df) * math.sqrt(variance)
+    half = float(stats.t.ppf(0.975, df)) * math.sqrt(variance)
     return {
         "difference": round(difference, 6),
         "interval": [round(difference - half, 6), round(difference + half, 6)],
@@ -116,7 +116,7 @@ def sample_size(p: float, min_effect: float, alpha: float, power: float) -> int 
     q = min(max(p * (1 + min_effect), 1e-9), 1 - 1e-9)
     z_a, z_b = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
     delta = q - p
-    return math.ceil((z_a + z_b) ** 2 * (p * (1 - p) + q * (1 - q)) / (delta * delta))
+    return math.ceil(float(z_a + z_b) ** 2 * (p * (1 - p) + q * (1 - q)) / (delta * delta))
 
 
 def _verdict(ratio: float, alpha: float, difference: float) -> str:

@@ -3,6 +3,9 @@ answer records in an answer log, each batch committed as ingestion would."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +17,9 @@ from movierec.ingest import tables
 from movierec.registry.experiments import answer_log_dir
 from movierec.store.events import Checkpoint, EventStore
 from movierec.store.schema import RECOMMENDATION_SCHEMA
+from tests.support.live import Live
 from tests.support.store import write_rate, write_watch
+from tests.support.waiting import wait_until
 
 SEC = 10**9
 TIMEOUT = "java.util.concurrent.TimeoutException: Request timeout to x/127.0.0.1:8082 after 600 ms"
@@ -119,3 +124,30 @@ class OnlineWorld:
             )
         with open(directory / "answers-2027011500.jsonl", "ab") as handle:
             handle.write(b"\n".join(lines) + b"\n")
+
+
+def serve_models(models: Path, root: Path) -> Live:
+    """`movierec serve --port 0` over a run's registry, once it answers from a model."""
+    stderr = root / "serve.stderr"
+    with stderr.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "movierec.cli", "serve", "--models", str(models),
+             "--port", "0", "--poll", "0.2"],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )  # fmt: skip
+    listening = re.compile(r"listening on (127\.0\.0\.1:\d+)")
+    try:
+        wait_until(
+            lambda: listening.search(stderr.read_text()) or proc.poll() is not None,
+            what="`movierec serve` to say where it listens",
+        )
+        found = listening.search(stderr.read_text())
+        assert found, stderr.read_text()
+        live = Live(proc, found.group(1), stderr)
+        wait_until(lambda: live.get("/healthz")[0] == 200, what="the service to load its model")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return live
