@@ -29,6 +29,7 @@ from movierec.config import Settings, add_options
 from movierec.evaluation.pipeline import EvaluateConfig, evaluate_registry, write_report
 from movierec.http.server import ServerThread
 from movierec.ingest.runner import IngestConfig, Ingestor
+from movierec.online.figures import online_report
 from movierec.progress import Progress
 from movierec.registry.experiments import answer_log_dir
 from movierec.serving.app import RecommendationService
@@ -52,6 +53,7 @@ RUN_ENTRIES = (
     "quality.json",
     "offline.json",
     "offline.html",
+    "online.json",
 )
 SWAP_TIMEOUT = 300.0  # seconds the service may take to serve a newly trained model
 
@@ -207,11 +209,17 @@ def _run(config: RunConfig, root: Path) -> dict[str, Any]:
     (root / "quality.json").write_bytes(orjson.dumps(quality, option=orjson.OPT_INDENT_2))
     offline = evaluate_registry(EvaluateConfig(store=str(store), models_dir=str(models)))
     page = write_report(offline, root / "offline.json")
+    online = online_report(store, models, final=True)  # from the log alone, as on a real site
+    (root / "online.json").write_bytes(orjson.dumps(online, option=orjson.OPT_INDENT_2))
     summary["online"] = ledger["online"]["by_day"]
+    summary["online_from_log"] = {
+        version: {k: figures[k] for k in ("requests", "availability", "conversion@30m")}
+        for version, figures in online["versions"].items()
+    }
     summary["against_bounds"] = against_bounds(offline, ledger["online"])
     summary["offline"] = {m: round(r["ndcg@20"], 4) for m, r in offline["models"].items()}
     summary["reports"] = [
-        *(str(root / n) for n in ("ledger.json", "quality.json", "offline.json")),
+        *(str(root / n) for n in ("ledger.json", "quality.json", "offline.json", "online.json")),
         str(page),
     ]
     return summary

@@ -51,6 +51,12 @@ def test_the_main_job_runs_end_to_end(tmp_path: Path) -> None:
     assert bounds["production_model"] in summary["offline"]
     assert bounds["ndcg@20_vs_popularity"] > 0
     assert 0 < bounds["online_share_of_oracle"] <= 1
+    # The same run measured from the log alone: the 503s before any model, then versions.
+    from_log = summary["online_from_log"]
+    assert from_log["unattributed"]["availability"] == 0
+    assert any(
+        (f["conversion@30m"] or 0) > 0.05 for v, f in from_log.items() if v != "unattributed"
+    )
     for report in summary["reports"]:
         assert Path(report).exists()
     assert (tmp_path / "data" / MARKER).is_file()
