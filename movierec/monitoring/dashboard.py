@@ -137,8 +137,6 @@ def _when(moment: Any) -> str:
 
 def _service(state: dict[str, Any]) -> str:
     points = (state.get("series") or {}).get("service", [])
-    hours = (state.get("online") or {}).get("hours") or []
-    hourly = [(h["at"], h["availability"]) for h in hours if h.get("availability") is not None]
     up = [(p["at"], 1.0 if p.get("up") else 0.0) for p in points]
     return "<h2>Service</h2>" + _grid(
         line_plot(
@@ -157,12 +155,8 @@ def _service(state: dict[str, Any]) -> str:
         ),
         line_plot(
             "availability",
-            "Availability",
-            {
-                "between scrapes": _series(points, "availability"),
-                "per hour (log)": hourly,
-                "scrape up": up,
-            },
+            "Availability as the service counts it",
+            {"between scrapes": _series(points, "availability"), "scrape up": up},
             "share",
         ),
         line_plot(
@@ -189,6 +183,10 @@ def _online(online: dict[str, Any] | None) -> str:
         f"{latest.get('requests', 0)} requests; log until {escape(str(online.get('log_until')))}"
         "</p>"
     )
+    # The log's own clock: an hour of a replayed or simulated log is not an hour of ours,
+    # so these plots never share an axis with the scraped ones.
+    hours = online.get("hours") or []
+    hourly = [(h["at"], h["availability"]) for h in hours if h.get("availability") is not None]
     versions = online.get("conversion_by_version", {})
     arms = online.get("conversion_by_arm", {})
     return (
@@ -199,6 +197,12 @@ def _online(online: dict[str, Any] | None) -> str:
                 "conversion_version", f"Conversion@{window}m per model version", versions, "share"
             ),
             line_plot("conversion_arm", f"Conversion@{window}m per experiment arm", arms, "share"),
+            line_plot(
+                "availability_log",
+                "Availability per hour, as the site logged it",
+                {"all versions": hourly},
+                "share",
+            ),
         )
     )
 

@@ -104,17 +104,21 @@ class Monitor:
     def _run(self, name: str, work: Callable[[], str | None]) -> None:
         started = time.monotonic()
         record: dict[str, Any] = {"at": round(self.clock(), 3)}
+        trace = None
         try:
             problem = work()
         except Exception as error:  # a failed step is reported, never fatal
             problem = f"{type(error).__name__}: {error}"
-            log.error("monitor: step %s failed: %s\n%s", name, problem, traceback.format_exc())
+            trace = traceback.format_exc()
         record["seconds"] = round(time.monotonic() - started, 3)
         record["ok"] = problem is None
         if problem is not None:
             record["error"] = problem
-            if not (self.steps.get(name) or {}).get("error"):
-                log.error("monitor: %s: %s", name, problem)  # loud once, not every round
+            # Loud when it starts failing or fails differently, not every few seconds.
+            if (self.steps.get(name) or {}).get("error") != problem:
+                log.error(
+                    "monitor: step %s failed: %s%s", name, problem, f"\n{trace}" * bool(trace)
+                )
         self.steps[name] = record
         self.progress({"step": name, **record}, force=problem is not None)
 

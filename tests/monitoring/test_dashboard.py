@@ -46,15 +46,15 @@ def test_every_plot_of_the_hand_made_state_has_its_points() -> None:
     found = plots(page)
     assert set(found) == {
         "request_rate", "latency", "availability", "errors", "conversion_version",
-        "conversion_arm", "ingest_rejects", "ingest_lines", "drift", "loop", "versions",
+        "conversion_arm", "availability_log", "ingest_rejects", "ingest_lines", "drift", "loop",
+        "versions",
     }  # fmt: skip
     assert all(int(str(a["data-points"])) > 0 for a in found.values())
     # Six scrapes: the first has nothing to compare with, the fourth failed.
     assert series_of(page, "request_rate") == {"/recommend": 4}
     assert series_of(page, "latency") == {"p50": 4, "p99": 4}
-    assert series_of(page, "availability") == {
-        "between scrapes": 4, "per hour (log)": 3, "scrape up": 6,
-    }  # fmt: skip
+    assert series_of(page, "availability") == {"between scrapes": 4, "scrape up": 6}
+    assert series_of(page, "availability_log") == {"all versions": 3}
     assert series_of(page, "conversion_version") == {"v1": 2, "v2": 2}
     assert series_of(page, "conversion_arm") == {"e1/A": 1, "e1/B": 1}
     # A reason that never happened is left out.
