@@ -39,9 +39,12 @@ class _Pending:
     time: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     follow: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # NEVER: not
     listed: np.ndarray = field(default_factory=lambda: np.empty((0, 1), np.int64))
+    lost: np.ndarray = field(default_factory=lambda: np.empty(0, bool))  # its line is dirt
 
     def take(self, keep: np.ndarray) -> _Pending:
-        return _Pending(self.user[keep], self.time[keep], self.follow[keep], self.listed[keep])
+        return _Pending(
+            self.user[keep], self.time[keep], self.follow[keep], self.listed[keep], self.lost[keep]
+        )
 
     def rows_of(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query index, pending row) for every pending request of each queried user."""
@@ -60,13 +63,14 @@ class ConversionTally:
         self.movie_index = movie_index
         self.pending = _Pending()
         # Finished requests (older than the window when pruned): UTC day number (unix
-        # seconds // DAY, as a log reader buckets them) -> [answered, followed].
+        # seconds // DAY, as a log reader buckets them) -> [answered, followed, answered
+        # lines lost, of which followed].
         self.done: dict[int, list[int]] = {}
         # What dirt (and late lines that may never be written) took from the log: answered
-        # request lines made invalid, and for each lost watch line the pending requests it
-        # could have followed. Together they bound how far the log's figure can fall short.
-        self.lost_answered = 0
-        self.lost_answered_followed = 0
+        # request lines made invalid (and of those, the followed), and for each lost watch
+        # line the pending requests it could have followed. Together they bound how far
+        # the log's figure can fall short. Lost lines are matched in batches (`_settle`).
+        self._lost: list[tuple[int, int, int, str]] = []  # kind, user index, second, movie
         self.lost_watch_lines = 0
         self.lost_watch_follows = 0
 
@@ -74,6 +78,7 @@ class ConversionTally:
         """Remember the answered requests of the tick starting at t0 (user indices, request
         seconds, logged result lists as movie indices padded with -1); forget those no
         session of this tick or later can follow (older than t0 - WINDOW)."""
+        self._settle()
         self._prune(t0)
         if len(users) == 0:
             return
@@ -86,6 +91,7 @@ class ConversionTally:
             np.concatenate([old.time, times.astype(np.int64)])[order],
             np.concatenate([old.follow, np.full(len(users), NEVER, np.int64)])[order],
             np.concatenate([_pad(old.listed, width), _pad(listed, width)])[order],
+            np.concatenate([old.lost, np.zeros(len(users), bool)])[order],
         )
 
     def sessions(self, users: np.ndarray, movies: np.ndarray, start: np.ndarray) -> None:
@@ -104,20 +110,30 @@ class ConversionTally:
         np.minimum.at(p.follow, row[hit], s[hit])
 
     def lost_line(self, facts: LineFacts) -> None:
-        """A line that will not reach the log as a valid event (dirt, or a late line)."""
+        """A line that may not reach the log as a valid event (dirt, or a late line).
+
+        Called by the writer while it writes the line's tick, so every request the line
+        concerns is still pending until the next tick's `requests` settles it."""
+        if facts.kind in (RECOMMENDATION, WATCH):
+            self._lost.append((facts.kind, facts.user - 1, facts.time - self.epoch, facts.movie_id))
+
+    def _settle(self) -> None:
+        """Match the lost lines to the pending requests, all at once."""
+        if not self._lost:
+            return
+        columns = list(zip(*self._lost, strict=True))
+        kind, user, second = (np.array(column, np.int64) for column in columns[:3])
+        movie = np.array([self.movie_index.get(m, -1) for m in columns[3]], np.int64)
+        self._lost.clear()
         p = self.pending
-        user, second = facts.user - 1, facts.time - self.epoch
-        _, row = p.rows_of(np.array([user], np.int64))
-        if facts.kind == RECOMMENDATION:
-            same = row[p.time[row] == second]
-            if len(same):  # only answered requests are pending
-                self.lost_answered += 1
-                self.lost_answered_followed += int(p.follow[same[0]] != NEVER)
-        elif facts.kind == WATCH:
-            self.lost_watch_lines += 1
-            movie = self.movie_index.get(facts.movie_id, -1)
-            within = (p.time[row] < second) & (second <= p.time[row] + WINDOW)
-            self.lost_watch_follows += int((within & (p.listed[row] == movie).any(axis=1)).sum())
+        query, row = p.rows_of(user)
+        at, tr = second[query], p.time[row]
+        is_request = kind[query] == RECOMMENDATION
+        p.lost[row[is_request & (tr == at)]] = True  # only answered requests are pending
+        follows = ~is_request & (movie[query] >= 0) & (tr < at) & (at <= tr + WINDOW)
+        follows &= (p.listed[row] == movie[query][:, None]).any(axis=1)
+        self.lost_watch_lines += int((kind == WATCH).sum())
+        self.lost_watch_follows += int(follows.sum())
 
     def _prune(self, t0: int) -> None:
         p = self.pending
@@ -128,13 +144,14 @@ class ConversionTally:
         self.pending = p.take(~old)
 
     def _finish(self, p: _Pending, horizon: int) -> None:
-        _count(self.done, (self.epoch + p.time) // DAY, p.follow < horizon)
+        _count(self.done, (self.epoch + p.time) // DAY, p.follow < horizon, p.lost)
 
     def to_json(self, horizon: int) -> dict:
         """The figure over what the log holds once lines before `horizon` are written."""
+        self._settle()
         by_day = {day: list(row) for day, row in self.done.items()}
         p = self.pending
-        _count(by_day, (self.epoch + p.time) // DAY, p.follow < horizon)
+        _count(by_day, (self.epoch + p.time) // DAY, p.follow < horizon, p.lost)
         first = self.epoch // DAY
         answered = sum(r[0] for r in by_day.values())
         followed_total = sum(r[1] for r in by_day.values())
@@ -156,20 +173,24 @@ class ConversionTally:
                 for day, row in sorted(by_day.items())
             ],
             "lost_at_most": {
-                "answered": self.lost_answered,
-                "answered_followed": self.lost_answered_followed,
+                "answered": sum(r[2] for r in by_day.values()),
+                "answered_followed": sum(r[3] for r in by_day.values()),
                 "watch_lines": self.lost_watch_lines,
                 "watch_follows": self.lost_watch_follows,
             },
         }
 
 
-def _count(by_day: dict[int, list[int]], days: np.ndarray, followed: np.ndarray) -> None:
+def _count(
+    by_day: dict[int, list[int]], days: np.ndarray, followed: np.ndarray, lost: np.ndarray
+) -> None:
     for day in np.unique(days).tolist():
-        row = by_day.setdefault(int(day), [0, 0])
+        row = by_day.setdefault(int(day), [0, 0, 0, 0])
         at = days == day
         row[0] += int(at.sum())
         row[1] += int(followed[at].sum())
+        row[2] += int(lost[at].sum())
+        row[3] += int((lost & followed)[at].sum())
 
 
 def _pad(listed: np.ndarray, width: int) -> np.ndarray:

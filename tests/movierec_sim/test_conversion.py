@@ -102,13 +102,17 @@ def test_the_tally_counts_later_visits_edges_and_only_written_lines() -> None:
     # A session starting exactly 1800 s after a request follows it.
     tally.sessions(np.array([0]), np.array([2]), np.array([2200]))
     assert tally.to_json(10_000)["followed"] == 2
-    # Dirt: a lost answered line and a lost watch line that could have followed it.
+    # Dirt: lost answered lines (one of them followed) and a lost watch line that could
+    # have followed one; a lost line of an unanswered request or another second is no loss.
+    tally.lost_line(facts(RECOMMENDATION, 100, 0))
     tally.lost_line(facts(RECOMMENDATION, 100, 1))
+    tally.lost_line(facts(RECOMMENDATION, 101, 1))
+    tally.lost_line(facts(RECOMMENDATION, 100, 5))
     tally.lost_line(facts(WATCH, 700, 1, "m2"))
     tally.lost_line(facts(WATCH, 700, 1, "m0"))
     assert tally.to_json(10_000)["lost_at_most"] == {
-        "answered": 1,
-        "answered_followed": 0,
+        "answered": 2,
+        "answered_followed": 1,
         "watch_lines": 2,
         "watch_follows": 1,
     }
