@@ -29,7 +29,7 @@ class MonitorConfig(Settings):
     host: str = Field("127.0.0.1", description="address the dashboard listens on")
     every: float = Field(5.0, gt=0, description="seconds between scrapes and online updates")
     slow_every: float = Field(
-        60.0,
+        300.0,
         gt=0,
         description="seconds between drift and feedback-loop reports (they read every "
         "event since the training window, so less often than the rest)",

@@ -242,11 +242,13 @@ def _drift(drift: dict[str, Any] | None) -> str:
     rows = "".join(
         f'<tr class="{"drifted" if i["drifted"] else "ok"}" data-indicator="{escape(n)}">'
         f"<td>{escape(n)}</td><td>{i['value']}</td><td>{i['threshold']}</td>"
-        f"<td>{'DRIFTED' if i['drifted'] else 'no'}</td></tr>"
+        f"<td>{'DRIFTED' if i['drifted'] else 'no' if i.get('judged', True) else 'too little data'}"
+        "</td></tr>"
         for n, i in (drift.get("latest") or {}).items()
     )
     return (
-        f"<h2>Input drift</h2><p>Against the training window of "
+        f"<h2>Input drift</h2><p>Latest complete day {escape(str(drift.get('latest_day')))}, "
+        "against the training window of "
         f"{escape(str(window.get('version')))} ({escape(str(window.get('from')))} to "
         f"{escape(str(window.get('to')))}, from {escape(str(window.get('source')))}).</p>"
         + _grid(line_plot("drift", "Drift indicators per day", series, "divergence / share"))

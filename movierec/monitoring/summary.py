@@ -119,7 +119,8 @@ class _StateCollector(Collector):
             labels=("name",),
         )
         for name, indicator in ((state.get("drift") or {}).get("latest") or {}).items():
-            if indicator.get("value") is not None:
+            # Only judged values: a thin day's divergence is mostly sampling noise.
+            if indicator.get("value") is not None and indicator.get("judged", True):
                 drift.add_metric((name,), indicator["value"])
         yield drift
         latest = (state.get("loop") or {}).get("latest") or {}

@@ -4,6 +4,7 @@ everything (every indicator at its maximum)."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def same_day(day: int, users: range, minutes: int = 10, stars: int = 4) -> tuple
     return watches, rates
 
 
-def build(tmp_path: Path, data: dict | None = WINDOW) -> tuple[Path, Path]:
+def build(tmp_path: Path, data: dict | None = WINDOW, day4: bool = False) -> tuple[Path, Path]:
     store = EventStore(tmp_path / "store")
     w0, r0 = same_day(0, range(1, 21))
     w1, r1 = same_day(1, range(1, 21))
@@ -62,7 +63,9 @@ def build(tmp_path: Path, data: dict | None = WINDOW) -> tuple[Path, Path]:
         start = T0 + 2 * DAY_NS + i * 3_600 * 10**9 // 4
         w2 += session(user, "c+2000", start, 30)
         r2.append((start + 31 * 60 * 10**9, user, "c+2000", 1))
-    write_watch(store, 1, w0 + w1 + w2)
+    # A minute on day 4 makes day 3 complete (the log has moved past it).
+    w3 = session(1, "a+2000", T0 + 3 * DAY_NS, 1) if day4 else []
+    write_watch(store, 1, w0 + w1 + w2 + w3)
     write_rate(store, 1, r0 + r1 + r2)
     commit(store, 1)
     register(tmp_path / "models", "v1", data)
@@ -81,6 +84,7 @@ def test_a_day_like_the_window_does_not_drift_and_a_different_one_drifts_on_ever
     }
     same, changed = report["days"]
     assert (same["day"], changed["day"]) == ("2025-01-02", "2025-01-03")
+    assert (same["complete"], changed["complete"]) == (True, False)
     assert same["users"] == changed["users"] == 20
     assert same["sessions"] == changed["sessions"] == 20
     for name, indicator in same["indicators"].items():
@@ -96,18 +100,35 @@ def test_a_day_like_the_window_does_not_drift_and_a_different_one_drifts_on_ever
         "rating_tvd": 1.0,  # every 4 became a 1
         "watch_length_js": 1.0,  # 10 minutes (bin 10-19) against 30 (bin 20-39)
     }
-    assert all(i["drifted"] for i in changed["indicators"].values())
-    assert report["latest"] == changed["indicators"]
-    assert report["drifted"] == sorted(got)
+    assert all(i["drifted"] and i["judged"] for i in changed["indicators"].values())
     assert changed["indicators"]["rating_tvd"]["threshold"] == LIMITS.rating_tvd
+    # The log's last day is still being written: the latest verdict is the day before.
+    assert report["latest_day"] == "2025-01-02" and report["drifted"] == []
+
+
+def test_once_the_log_moves_on_the_changed_day_is_the_latest(tmp_path: Path) -> None:
+    report = drift_report(*build(tmp_path, day4=True), limits=LIMITS)
+    assert json.loads(json.dumps(report)) == report  # JSON-ready: plain types only
+    assert [d["complete"] for d in report["days"]] == [True, True, False]
+    assert report["latest_day"] == "2025-01-03"
+    assert report["latest"] == report["days"][1]["indicators"]
+    assert report["drifted"] == sorted(report["latest"])  # every indicator
+    quiet = report["days"][2]  # one user, one minute: shown, not judged
+    assert not any(i["judged"] or i["drifted"] for i in quiet["indicators"].values())
 
 
 def test_a_quiet_day_is_not_judged(tmp_path: Path) -> None:
-    report = drift_report(*build(tmp_path), limits=DriftLimits(min_users=21, min_sessions=21))
+    limits = DriftLimits(min_users=21, min_sessions=21, min_ratings=20)
+    report = drift_report(*build(tmp_path), limits=limits)
     changed = report["days"][-1]["indicators"]
-    assert changed["new_user_share"] == {"value": None, "threshold": 0.2, "drifted": False}
-    assert changed["movie_mix_js"]["value"] is None
-    assert changed["rating_tvd"]["drifted"]  # 20 ratings are enough for the default 20
+    assert changed["new_user_share"] == {
+        "value": 0.5,
+        "threshold": 0.25,
+        "judged": False,
+        "drifted": False,
+    }
+    assert not changed["movie_mix_js"]["judged"] and not changed["movie_mix_js"]["drifted"]
+    assert changed["rating_tvd"]["drifted"]  # 20 ratings are enough for 20
 
 
 def test_without_a_window_in_provenance_the_creation_time_ends_it(tmp_path: Path) -> None:

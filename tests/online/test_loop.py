@@ -3,6 +3,7 @@ coefficient against its definition."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from pathlib import Path
@@ -50,6 +51,7 @@ def test_the_day_the_lists_narrow_shows_in_gini_top_share_and_coverage(tmp_path:
     write_watch(store, 1, watches)
     commit(store, 1)
     report = loop_report(store.root)
+    assert json.loads(json.dumps(report)) == report  # JSON-ready: plain types only
     assert report["catalogue"] == 4
     first, second = report["days"]
     assert first["day"] == "2025-01-01" and second["day"] == "2025-01-02"
