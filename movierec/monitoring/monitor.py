@@ -126,8 +126,9 @@ class Monitor:
         scrape = fetch(url)
         sample = parse(job, scrape)
         self.history.record(job, at, sample)
-        self.evaluator.observe_scrape(SERVICE_JOB if job == "service" else INGEST_JOB,
-                                      scrape.text if sample["up"] else None, at)  # fmt: skip
+        # The evaluator sees what Prometheus would: the text, or a failed scrape.
+        text = scrape.text if sample["up"] else None
+        self.evaluator.observe_scrape(SERVICE_JOB if job == "service" else INGEST_JOB, text, at)
         return None if sample["up"] else f"{url}: {sample['error']}"
 
     def _online(self, at: float) -> None:
