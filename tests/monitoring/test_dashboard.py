@@ -7,7 +7,6 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from movierec.monitoring.dashboard import render
-from movierec.monitoring.plots import line_plot
 from tests.monitoring.handmade import state
 
 
@@ -94,10 +93,3 @@ def test_an_empty_state_renders_empty_plots() -> None:
     found = plots(page)
     assert found and all(a["data-points"] == "0" for a in found.values())
     assert "no data yet" in page
-
-
-def test_labels_are_escaped() -> None:
-    figure = line_plot("x", "<b>title</b>", {'<script>"': [(0.0, 1.0), (1.0, 2.0)]})
-    assert "<script>" not in figure and "&lt;script&gt;&quot;" in figure
-    lone = line_plot("y", "one point", {"a": [(5.0, 1.0)]})
-    assert "<circle" in lone and 'data-points="1"' in lone
