@@ -31,7 +31,7 @@ import duckdb
 import numpy as np
 
 from movierec.quality.drift import DriftThresholds
-from movierec.quality.drift import _tvd as tvd
+from movierec.quality.drift import total_variation as tvd
 from movierec.registry.versions import Registry
 from movierec.store.events import EventStore
 from movierec.times import SECOND_NS, iso

@@ -150,7 +150,7 @@ class DriftMonitor:
         )[: len(self.ratings)]
         stats["ratings"] = hist.tolist()
         if hist.sum() >= self.t.min_ratings and self.ratings.sum() >= 3 * self.t.min_ratings:
-            tvd = _tvd(hist, self.ratings)
+            tvd = total_variation(hist, self.ratings)
             stats["rating_tvd"] = tvd
             if tvd > self.t.rating_tvd:
                 warn(
@@ -168,7 +168,7 @@ class DriftMonitor:
             names = set(batch) | set(self.movies)
             a = np.array([batch.get(n, 0) for n in names], dtype=float)
             b = np.array([self.movies.get(n, 0) for n in names], dtype=float)
-            tvd = _tvd(a, b)
+            tvd = total_variation(a, b)
             stats["movie_mix_tvd"] = tvd
             if tvd > self.t.movie_mix_tvd:
                 warn(
@@ -204,6 +204,6 @@ def _ewma(baseline: float, value: float, seen: int) -> float:
     return value if seen == 0 else (1 - _EWMA) * baseline + _EWMA * value
 
 
-def _tvd(a: np.ndarray, b: np.ndarray) -> float:
+def total_variation(a: np.ndarray, b: np.ndarray) -> float:
     """Total variation distance between two histograms."""
     return float(0.5 * np.abs(a / max(a.sum(), 1) - b / max(b.sum(), 1)).sum())
