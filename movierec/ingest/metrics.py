@@ -1,18 +1,17 @@
 """The ingestion's own numbers in the Prometheus text format, on 127.0.0.1:PORT/metrics.
 
-The batch loop keeps its counters in the Ingestor's plain dict (`Ingestor.counters`) and
-its last checkpoint; a collector reads them when Prometheus scrapes, so ingesting a batch
-takes no lock and makes no library call. Reading a dict another thread updates is safe
-under the GIL as long as it is copied in one C call (`dict(...)`), never iterated live.
-The numbers are cumulative over runs: the counters are restored from the checkpoint, so a
-restart is not a counter reset.
+After each commit the batch loop publishes a copy of its counters with the commit's time
+(`Ingestor.committed`, one assignment); a collector reads that when Prometheus scrapes, so
+ingesting takes no lock and makes no library call, and a scrape sees whole committed
+batches only. The numbers are cumulative over runs: the counters are restored from the
+checkpoint, so a restart is not a counter reset.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -29,16 +28,16 @@ HOST = "127.0.0.1"
 
 
 class IngestCollector(Collector):
-    """Reads an Ingestor's counters and checkpoint at scrape time."""
+    """Reads what an Ingestor published at its last commit, when Prometheus scrapes."""
 
     def __init__(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
 
     def collect(self) -> Iterator[Metric]:
         ingestor = self.ingestor
-        counters: dict[str, Any] = dict(ingestor.counters)
-        stored = dict(counters.get("stored", {}))
-        rejected = dict(counters.get("rejected", {}))
+        counters, at = ingestor.committed  # never changed after publication
+        stored = counters.get("stored", {})
+        rejected = counters.get("rejected", {})
         yield CounterMetricFamily(
             "movierec_ingest_lines_total",
             "Lines read from the stream (every line: stored, rejected or duplicate).",
@@ -70,14 +69,13 @@ class IngestCollector(Collector):
             "Batches committed.",
             value=counters.get("batches", 0),
         )
-        yield from self._times()
+        yield from self._times(at)
 
-    def _times(self) -> Iterator[Metric]:
+    def _times(self, at: float | None) -> Iterator[Metric]:
         committed = GaugeMetricFamily(
             "movierec_ingest_last_commit_timestamp_seconds",
             "When this run last committed a batch, in Unix seconds (absent before the first).",
         )
-        at = self.ingestor.last_commit_at
         if at is not None:
             committed.add_metric((), at)
         yield committed

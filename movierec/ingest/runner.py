@@ -9,6 +9,7 @@ resumes from the checkpoint's position, so no event is lost or stored twice.
 
 from __future__ import annotations
 
+import copy
 import io
 import time
 from collections import Counter
@@ -76,7 +77,10 @@ class Ingestor:
         }
         self.run_lines = 0
         self.last_stats: dict[str, Any] = {}
-        self.last_commit_at: float | None = None  # Unix seconds, for /metrics
+        # What /metrics shows: the counters as of the last commit and when it was (Unix
+        # seconds), replaced in one assignment, so a scrape never sees half a batch nor one
+        # a crash would take back (movierec/ingest/metrics.py).
+        self.committed: tuple[dict[str, Any], float | None] = (copy.deepcopy(self.counters), None)
 
     # ---- driving ----------------------------------------------------------------------------
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
@@ -247,7 +251,7 @@ class Ingestor:
             quality=self.drift.state(),
         )
         self.store.commit(self.checkpoint)
-        self.last_commit_at = time.time()
+        self.committed = (copy.deepcopy(self.counters), time.time())
         self.source.commit(end)
         live = set(self.dedup.seqs())
         for path in self.store.state_dir.glob("dedup-*.npy"):

@@ -52,6 +52,14 @@ def scrape(url: str) -> Samples:
     }
 
 
+def committed(url: str, lines: int) -> bool:
+    """True once `lines` lines are counted (whole committed batches only) and this run's
+    commit time is shown."""
+    got = scrape(url)
+    key = ("movierec_ingest_last_commit_timestamp_seconds", frozenset())
+    return got.get(("movierec_ingest_lines_total", frozenset())) == lines and key in got
+
+
 def write(log: Path, lines: list[bytes]) -> None:
     sink = open_sink(f"file://{log}")
     try:
@@ -99,10 +107,7 @@ def test_every_line_is_counted_by_outcome_and_reason(following: tuple[Path, str]
     log, url = following
     lines = [*GOOD, WATCH, *(line for line, _ in BAD)]  # WATCH twice: one duplicate
     write(log, lines)
-    wait_until(
-        lambda: scrape(url).get(("movierec_ingest_lines_total", frozenset())) == len(lines),
-        what="ingestion to read every line",
-    )
+    wait_until(lambda: committed(url, len(lines)), what="ingestion to commit every line")
     got = scrape(url)
 
     def value(name: str, **labels: str) -> float:
@@ -128,10 +133,7 @@ def test_every_line_is_counted_by_outcome_and_reason(following: tuple[Path, str]
 
     # Followed: lines appended later are counted as they come.
     write(log, [BAD[3][0], GOOD[2].replace(b",7,", b",8,")])
-    wait_until(
-        lambda: scrape(url).get(("movierec_ingest_lines_total", frozenset())) == len(lines) + 2,
-        what="ingestion to read the appended lines",
-    )
+    wait_until(lambda: committed(url, len(lines) + 2), what="ingestion to commit the rest")
     got = scrape(url)
     assert value("movierec_ingest_rejected_total", reason="empty") == 2
     assert value("movierec_ingest_stored_total", kind="watch") == 4
