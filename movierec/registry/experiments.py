@@ -164,7 +164,7 @@ class Experiments:
             return []
         paths = self.history_dir.glob("*.json")
         found = [Experiment.from_json(json.loads(p.read_text())) for p in paths]
-        return sorted(found, key=lambda e: e.started)
+        return sorted(found, key=lambda e: (e.started, e.id))
 
     def start(self, arms: list[Arm], known_versions: set[str], **settings: Any) -> Experiment:
         """Start an experiment (stopping a running one first). Every arm's version must be
@@ -173,8 +173,12 @@ class Experiments:
         if missing:
             raise ValueError(f"versions not in the registry: {', '.join(missing)}")
         now = datetime.now(UTC)
+        while True:  # an id already in the history would overwrite that experiment's record
+            experiment_id = now.strftime("exp-%Y%m%dT%H%M%S-") + secrets.token_hex(3)
+            if not (self.history_dir / f"{experiment_id}.json").exists():
+                break
         experiment = Experiment(
-            id=now.strftime("exp-%Y%m%dT%H%M%S-") + secrets.token_hex(2),
+            id=experiment_id,
             salt=secrets.randbits(63),
             arms=tuple(arms),
             started=now.isoformat(timespec="milliseconds"),

@@ -121,7 +121,11 @@ class ModelLoader:
             log.error(
                 "refused experiment %s: %s (production answers everyone)", experiment.id, reason
             )
-            return False
+            # Starting this one stopped the one running (registry/experiments.py): its split
+            # must not go on answering, and be counted, after its recorded stop.
+            self.service.plan = None
+            self.service.metrics.experiment_id = ""
+            return plan is not None
         self.service.plan = ExperimentPlan(experiment, snapshots)
         self.service.metrics.experiment_id = experiment.id
         arms = ", ".join(f"{a.name}={a.version}:{a.share:g}" for a in experiment.arms)
