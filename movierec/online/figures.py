@@ -140,7 +140,20 @@ def _report(online: OnlineState, final: bool) -> dict[str, Any]:
         {"hour": _iso(k[0]), "version": k[1], "experiment": k[2], "arm": k[3], **v}
         for k, v in sorted(hours.items(), key=lambda item: (item[0][0], *map(str, item[0][1:])))
     ]
-    if report["overall"]["requests"] == 0:
+    waiting = online.tables["awaiting"].num_rows
+    if final and waiting:
+        # Their record may be in an answer log not read (another replica's, a lost one);
+        # attributing them needs the next run's context, so --final names them instead.
+        report["warnings"].append(
+            f"{waiting} answered requests of the log's last hour have no answer record and "
+            "are not counted (pending.requests_awaiting_answer_record)"
+        )
+    elif report["overall"]["requests"] == 0 and waiting:
+        report["warnings"].append(
+            f"no request counted yet: {waiting} wait for their answer record, or for the log "
+            "to run an hour past them (--final counts them now)"
+        )
+    elif report["overall"]["requests"] == 0:
         report["warnings"].append("no recommendation requests in the log yet")
     con.close()
     return report

@@ -169,9 +169,6 @@ class Experiments:
     def start(self, arms: list[Arm], known_versions: set[str], **settings: Any) -> Experiment:
         """Start an experiment (stopping a running one first). Every arm's version must be
         registered: an arm the service cannot load would silently answer from production."""
-        missing = sorted({arm.version for arm in arms} - known_versions)
-        if missing:
-            raise ValueError(f"versions not in the registry: {', '.join(missing)}")
         now = datetime.now(UTC)
         while True:  # an id already in the history would overwrite that experiment's record
             experiment_id = now.strftime("exp-%Y%m%dT%H%M%S-") + secrets.token_hex(3)
@@ -183,7 +180,10 @@ class Experiments:
             arms=tuple(arms),
             started=now.isoformat(timespec="milliseconds"),
             **settings,
-        )
+        )  # checks the arms' names and shares first: the plainer mistakes
+        missing = sorted({arm.version for arm in arms} - known_versions)
+        if missing:
+            raise ValueError(f"versions not in the registry: {', '.join(missing)}")
         self.stop()
         self._write(experiment)
         atomic_write(self.current_path, json.dumps(experiment.to_json(), indent=2).encode())
