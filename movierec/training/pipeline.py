@@ -2,8 +2,11 @@
 
     validation  search hyperparameters on the plan's validation fold
     test        measure each kind's best on its test fold
-    release     learn from everything, save each kind as a new version, and put the
-                kind with the best validation score in production (recording why)
+    register    learn from everything and save each kind as a new version; the kind
+                with the best validation score is the winner (`register`)
+    release     `train` puts the winner in production (recording why); the `movierec
+                train` command promotes it only past the gate against production
+                (movierec/release/gate.py), which sits above this role
 
 The folds (movierec.evaluation.plan) are a time split, or each user's latest
 interactions when a time cut leaves too few users. The validation score alone picks
@@ -16,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -91,7 +95,57 @@ class TrainConfig(Settings):
         return unique if BASELINE in unique else (BASELINE, *unique)
 
 
+@dataclass
+class TrainRun:
+    """What one training registered: the split it judged on, every kind's new version, and
+    the kind it would promote (None when nothing could be compared, with why)."""
+
+    config: TrainConfig
+    folds: Plan
+    catalogue: Catalogue
+    result: SearchResult
+    validation: dict[str, dict[str, Any]]  # each kind's best settings, scored on validation
+    offline: dict[str, dict[str, Any]]  # each kind's best settings, on the test fold
+    versions: dict[str, str]
+    winner: str | None
+    reason: str
+
+    @property
+    def candidate(self) -> str | None:
+        """The winner's new version: what a release would put in production."""
+        return self.versions[self.winner] if self.winner is not None else None
+
+    def summary(self, production: str | None, promoted: bool, reason: str) -> dict[str, Any]:
+        return {
+            "production": production,
+            "promoted": promoted,
+            "winner": self.winner,
+            "reason": reason,
+            "versions": self.versions,
+            "search": self.result.to_json(),
+            "offline": {
+                m: {k: v for k, v in r.items() if k != "subpopulations"}
+                for m, r in self.offline.items()
+            },
+            "split": self.folds.describe(),
+        }
+
+
 def train(config: TrainConfig, progress: Callable[..., None] | None = None) -> dict[str, Any]:
+    """Register every kind and promote the winner, compared with nothing but the other
+    kinds of this run (movierec.release.train gates the winner against production)."""
+    run = register(config, progress)
+    registry = Registry(config.models_dir)
+    if run.candidate is None:
+        # Nothing to compare on: keep what serves now, and say so where people look.
+        registry.keep(run.reason)
+    else:
+        registry.promote(run.candidate, run.reason)
+    return run.summary(registry.production(), run.candidate is not None, run.reason)
+
+
+def register(config: TrainConfig, progress: Callable[..., None] | None = None) -> TrainRun:
+    """Search, test and register every kind; promotes nothing."""
     store, registry = EventStore(config.store), Registry(config.models_dir)
     folds = plan(store, config.feedback, config.split, config.train_share)
     catalogue = Catalogue.load(store.catalog_path)
@@ -100,16 +154,24 @@ def train(config: TrainConfig, progress: Callable[..., None] | None = None) -> d
 
     # Validation: pick hyperparameters.
     val_train, val_test = folds.validation.train, folds.validation.test
+    scored: dict[str, dict[str, Any]] = {}
 
     def score(model: str, params: dict[str, Any]) -> float:
         if val_test.n_users == 0:
             return float("nan")
         fitted = fit(model, params, val_train, config.seed)
-        return float(evaluate(fitted, val_train, val_test, catalogue)[config.metric])
+        report = evaluate(fitted, val_train, val_test, catalogue)
+        scored[_trial_key(model, params)] = _overall(report)
+        return float(report[config.metric])
 
     result = search(
         list(config.models), score, config.metric, config.budget_seconds, config.seed, say
     )
+    validation = {
+        m: scored[key]
+        for m in config.models
+        if (key := _trial_key(m, result.best(m).params)) in scored
+    }
 
     # Test: measure each kind's best settings honestly.
     test_train, test = folds.test.train, folds.test.test
@@ -128,7 +190,7 @@ def train(config: TrainConfig, progress: Callable[..., None] | None = None) -> d
             force=True,
         )
 
-    # Release: learn from everything, register every kind, promote the winner.
+    # Release: learn from everything, register every kind.
     full = training_data(store, folds.last_ns + 1, config.feedback)
     provenance_base = _provenance_base(config, full, folds, result, store)
     versions: dict[str, str] = {}
@@ -141,31 +203,22 @@ def train(config: TrainConfig, progress: Callable[..., None] | None = None) -> d
             "hyperparameters": fitted.params.to_dict(),
             "training_seconds": round(time.monotonic() - started, 3),
             "validation": {config.metric: best.score},
-            "offline_metrics": {
-                k: v for k, v in offline.get(model, {}).items() if k != "subpopulations"
-            },
+            "offline_metrics": _overall(offline.get(model, {})),
         }
         versions[model] = registry.add(fitted, provenance)
         say({"stage": "release", "model": model, "version": versions[model]}, force=True)
     winner, reason = _choose(result, config, folds)
     if winner is None:
-        # Nothing to compare on: keep what serves now, and say so where people look.
-        registry.keep(reason)
         say({"stage": "release", "warning": reason}, force=True)
-    else:
-        registry.promote(versions[winner], reason)
-    return {
-        "production": registry.production(),
-        "promoted": winner is not None,
-        "winner": winner,
-        "reason": reason,
-        "versions": versions,
-        "search": result.to_json(),
-        "offline": {
-            m: {k: v for k, v in r.items() if k != "subpopulations"} for m, r in offline.items()
-        },
-        "split": folds.describe(),
-    }
+    return TrainRun(config, folds, catalogue, result, validation, offline, versions, winner, reason)
+
+
+def _trial_key(model: str, params: dict[str, Any]) -> str:
+    return f"{model} {sorted(params.items())!r}"
+
+
+def _overall(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if k != "subpopulations"}
 
 
 def _choose(result: SearchResult, config: TrainConfig, folds: Plan) -> tuple[str | None, str]:
