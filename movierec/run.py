@@ -32,12 +32,14 @@ from movierec.ingest.runner import IngestConfig, Ingestor
 from movierec.online.figures import online_report
 from movierec.progress import Progress
 from movierec.registry.experiments import answer_log_dir
+from movierec.release import train as release_train
+from movierec.release.train import gated_train
 from movierec.serving.app import RecommendationService
 from movierec.serving.freshness import Freshness
 from movierec.serving.loader import ModelLoader
 from movierec.store.events import EventStore
 from movierec.stream import open_sink
-from movierec.training.pipeline import TrainConfig, train
+from movierec.training.pipeline import TrainConfig
 from movierec_sim.api import SiteApiServer
 from movierec_sim.engine import SimConfig, Simulation
 from movierec_sim.faults import FaultConfig
@@ -88,6 +90,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="the whole system on this machine, end to end")
     add_options(p, RunConfig)
     p.set_defaults(handler=run)
+    # `train` is training then the release gate, composed above the roles; this module is
+    # the layer above release whose commands movierec/cli.py registers.
+    release_train.add_parsers(sub)
 
 
 def run(config: RunConfig) -> int:
@@ -174,11 +179,11 @@ def _run(config: RunConfig, root: Path) -> dict[str, Any]:
                     IngestConfig(source=log, store=str(store), api=api.url),
                     progress=Progress("ingest", enabled=show),
                 ).run()
-                trained = train(
+                trained = gated_train(
                     TrainConfig(
                         store=str(store), models_dir=str(models), budget_seconds=config.budget
                     ),
-                    Progress("train", enabled=show),
+                    progress=Progress("train", enabled=show),
                 )
                 production = trained["production"]
                 if production is None:  # nothing to compare on, and nothing served before
@@ -195,7 +200,9 @@ def _run(config: RunConfig, root: Path) -> dict[str, Any]:
                         "stored": quality["stored"],
                         "rejected": sum(quality["rejected"].values()),
                         "production": production,
+                        "promoted": trained["promoted"],
                         "reason": trained["reason"],
+                        "gate": {k: trained["gate"].get(k) for k in ("judged", "passed")},
                     }
                 )
         finally:
