@@ -257,6 +257,7 @@ class Ingestor:
         for path in self.store.state_dir.glob("dedup-*.npy"):
             if int(path.stem.split("-")[1]) not in live:
                 path.unlink()
+        self.store.compact()  # small files merged, so commits and readers stay fast
 
     # ---- reporting --------------------------------------------------------------------------
     def report(self, seconds: float = 0.0) -> dict[str, Any]:

@@ -15,8 +15,8 @@ the state's sums and waiting rows out (movierec/online/state.py says what is kep
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -29,26 +29,33 @@ from movierec.registry.experiments import Experiment
 from movierec.store.events import EventStore
 
 MINUTE_US = 60_000_000
-_SEQ = re.compile(r"(\d{10})\.parquet$")
 ANSWER_TTL_US = 86_400_000_000  # an answer the site never logged is dropped after a day
 GIVE_UP_US = 3_600_000_000  # a logged request with no answer record waits at most an hour
 
 
-def new_files(store: EventStore, kind: str, after: int, upto: int) -> list[str]:
-    files = []
-    for name in store.committed_files(f"events/{kind}"):
-        match = _SEQ.search(name)
-        if match and after < int(match[1]) <= upto:
-            files.append(name)
-    return files
+def new_files(store: EventStore, kind: str, after: int, upto: int) -> Batches:
+    """The files with rows of batches after < seq <= upto, and that range."""
+    return Batches(store.batch_files(f"events/{kind}", after, upto), after, upto)
 
 
-def _read(con: duckdb.DuckDBPyConnection, files: list[str], select: str, empty: str) -> str:
-    """A SELECT over the given Parquet files, or over nothing with the same columns."""
-    if not files:
-        return f"SELECT {empty} WHERE false"
-    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    return f"SELECT {select} FROM read_parquet([{listed}], union_by_name=true)"
+@dataclass(frozen=True)
+class Batches:
+    files: list[tuple[str, bool]]  # (path, every row in range); merged files hold a range
+    after: int
+    upto: int
+
+
+def _read(con: duckdb.DuckDBPyConnection, batches: Batches, select: str, empty: str) -> str:
+    """A SELECT over the rows of the given batches, or over nothing with the same columns."""
+    parts = []
+    for whole in (True, False):
+        files = [f for f, w in batches.files if w == whole]
+        if files:
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            source = f"read_parquet([{listed}], union_by_name=true)"
+            keep = "" if whole else f" WHERE seq > {batches.after} AND seq <= {batches.upto}"
+            parts.append(f"SELECT {select} FROM {source}{keep}")
+    return " UNION ALL ".join(parts) if parts else f"SELECT {empty} WHERE false"
 
 
 def update(

@@ -3,18 +3,25 @@
 Layout under the store directory:
 
     events/<kind>/date=YYYY-MM-DD/<seq>.parquet   stored events of one committed batch
+    events/<kind>/date=YYYY-MM-DD/c<level>-<first>-<last>.parquet
+                                                  batches merged by compaction (their
+                                                  rows keep the batch in a seq column)
     quarantine/<seq>.parquet                      rejected lines: raw bytes, reason, origin
     provisional/<seq>.parquet                     raw lines of events stored before the
                                                   catalogue could vouch for their movie
-    state/checkpoint.json                         the last committed batch (the truth)
+    state/checkpoint.json                         the last committed batch (the truth),
+                                                  with the manifest of committed files
     state/dedup-<seq>.npy                         the dedup journal
     state/unknown_movies.parquet                  movie ids the catalogue says do not exist
     catalog.sqlite                                the catalogue cache
 
 A batch's files are written first (each atomically), then the checkpoint names the
-batch as committed. Readers see only committed batches; recovery deletes files of a batch
-that never committed. Events whose movie the catalogue later rejects stay in their files
-but leave the event views and join the quarantine view, so nothing is rewritten.
+batch as committed and lists its files in the manifest. Readers see only the files the
+manifest lists, so neither commit nor connect walks the directories; recovery deletes
+files of a batch that never committed, and merged files a crashed compaction left
+unlisted (movierec/store/compaction.py). Events whose movie the catalogue later rejects
+stay in their files but leave the event views and join the quarantine view, so nothing is
+rewritten.
 """
 
 from __future__ import annotations
@@ -32,9 +39,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from movierec.store.schema import EMPTY_TABLES, KINDS, QUARANTINE_SCHEMA
+from movierec.store import compaction
+from movierec.store.schema import EMPTY_TABLES, KINDS, QUARANTINE_SCHEMA, SCHEMAS
 
-_SEQ_FILE = re.compile(r"(?:dedup-)?(\d{10})\.(?:parquet|npy)$")
+_SEQ_FILE = re.compile(r"^(?:dedup-)?(\d{10})\.(?:parquet|npy)$")
 SESSION_GAP_MINUTES = 30
 _DICTIONARY_COLUMNS = frozenset(("movie_id", "kind", "reason", "service"))
 
@@ -48,6 +56,10 @@ class Checkpoint:
     counters: dict[str, Any] = field(default_factory=dict)
     dedup: dict[str, Any] | None = None
     quality: dict[str, Any] = field(default_factory=dict)
+    # The manifest: every committed data file, relative to the store (None: a store written
+    # before manifests, listed once by walking it); and files compaction retired, with when.
+    files: list[str] | None = None
+    retired: list[list[Any]] = field(default_factory=list)
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.__dict__, option=orjson.OPT_INDENT_2)
@@ -81,8 +93,12 @@ def fsync_dir(path: Path) -> None:
 
 
 class EventStore:
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], policy: compaction.Policy | None = None
+    ) -> None:
         self.root = Path(root)
+        self.policy = policy or compaction.Policy()
+        self._pending: dict[str, int] = {}  # files written since the last commit -> seq
         self.state_dir = self.root / "state"
         self.checkpoint_path = self.state_dir / "checkpoint.json"
         self.unknown_movies_path = self.state_dir / "unknown_movies.parquet"
@@ -98,12 +114,16 @@ class EventStore:
         """The committed checkpoint, after deleting whatever a crashed batch left behind."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         checkpoint = self.checkpoint() or Checkpoint()
+        kept = set(checkpoint.files or ()) | {r[0] for r in checkpoint.retired}
         for path in self._data_files():
             match = _SEQ_FILE.search(path.name)
             if match and int(match[1]) > checkpoint.seq:
                 path.unlink()
+            elif compaction.MERGED.match(path.name) and self._relative(path) not in kept:
+                path.unlink()  # written by a compaction that never committed
         for path in self.root.rglob(".*.tmp"):
             path.unlink()
+        self._pending = {}
         return checkpoint
 
     def write_table(self, relative: str, seq: int, table: pa.Table) -> Path:
@@ -112,24 +132,48 @@ class EventStore:
         tmp = path.with_name(f".{path.name}.tmp")
         # Dictionaries only where values repeat (movie ids), statistics only on time (what
         # queries filter on): the two defaults cost more than the compression itself.
-        pq.write_table(
-            table,
-            tmp,
-            compression="zstd",
-            compression_level=1,
-            use_dictionary=[c for c in table.column_names if c in _DICTIONARY_COLUMNS],
-            write_statistics=[c for c in table.column_names if c in ("time", "seq")],
-        )
+        pq.write_table(table, tmp, **self.parquet_options(table))
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        self._pending[self._relative(path)] = seq
         return path
 
+    @staticmethod
+    def parquet_options(table: pa.Table) -> dict[str, Any]:
+        # Dictionaries only where values repeat (movie ids), statistics only on time and
+        # seq (what queries filter on): the two defaults cost more than the compression.
+        return {
+            "compression": "zstd",
+            "compression_level": 1,
+            "use_dictionary": [c for c in table.column_names if c in _DICTIONARY_COLUMNS],
+            "write_statistics": [c for c in table.column_names if c in ("time", "seq")],
+        }
+
     def commit(self, checkpoint: Checkpoint) -> None:
-        for directory in {p.parent for p in self._data_files()} | {self.state_dir}:
+        """Commit batch checkpoint.seq: the files written for it join the manifest."""
+        previous = self.checkpoint()
+        files = set(self._manifest(previous))
+        new = {p for p, seq in self._pending.items() if seq <= checkpoint.seq} - files
+        for directory in {(self.root / p).parent for p in new} | {self.state_dir}:
             fsync_dir(directory)
+        checkpoint.files = sorted(files | new)
+        checkpoint.retired = previous.retired if previous else []
+        self.install(checkpoint)
+        self._pending = {}
+
+    def install(self, checkpoint: Checkpoint) -> None:
+        """Replace the checkpoint (manifest included) atomically and durably."""
         atomic_write(self.checkpoint_path, checkpoint.to_json())
         fsync_dir(self.state_dir)
+
+    def compact(self, now: float | None = None) -> int:
+        """Merge small committed files as the policy says; the merges done."""
+        return compaction.compact(self, self.policy, now)
+
+    @staticmethod
+    def sync_directory(path: Path) -> None:
+        fsync_dir(path)
 
     def set_unknown_movies(self, movie_ids: set[str]) -> bool:
         """Record the catalogue's verdicts; True when they changed."""
@@ -160,19 +204,43 @@ class EventStore:
             yield from (self.root / part).rglob("*.parquet")
         yield from self.state_dir.glob("dedup-*.npy")
 
-    def committed_files(self, relative: str) -> list[str]:
-        committed = (self.checkpoint() or Checkpoint()).seq
-        files = []
-        for path in sorted((self.root / relative).rglob("*.parquet")):
-            match = _SEQ_FILE.search(path.name)
-            if match and int(match[1]) <= committed:
-                files.append(str(path))
-        return files
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _manifest(self, checkpoint: Checkpoint | None) -> list[str]:
+        """The committed data files, relative to the root."""
+        if checkpoint is None:
+            return []
+        if checkpoint.files is not None:
+            return checkpoint.files
+        return sorted(  # a store from before manifests: listed once, by walking it
+            self._relative(p)
+            for part in ("events", "quarantine", "provisional")
+            for p in (self.root / part).rglob("*.parquet")
+            if (m := _SEQ_FILE.search(p.name)) and int(m[1]) <= checkpoint.seq
+        )
+
+    def committed_files(self, relative: str, checkpoint: Checkpoint | None = None) -> list[str]:
+        """Committed files under `relative`, as paths (of `checkpoint`, or the current)."""
+        prefix = relative.rstrip("/") + "/"
+        listed = self._manifest(checkpoint or self.checkpoint())
+        return sorted(str(self.root / p) for p in listed if p.startswith(prefix))
+
+    def batch_files(self, relative: str, after: int, upto: int) -> list[tuple[str, bool]]:
+        """Committed files under `relative` holding rows of batches after < seq <= upto, each
+        with whether all its rows are (else a reader filters on the seq column)."""
+        out = []
+        for path in self.committed_files(relative):
+            e = compaction.entry(Path(path).name)
+            if e is not None and e.last > after and e.first <= upto:
+                out.append((path, after < e.first and e.last <= upto))
+        return out
 
     def connect(self, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with views over the committed data: watch, rate,
         recommendation, quarantine, sessions, unknown_movies."""
         con = duckdb.connect(database)
+        checkpoint = self.checkpoint()  # read once: every view sees the same manifest
         unknown = (
             f"SELECT movie_id FROM read_parquet('{_quote(self.unknown_movies_path)}')"
             if self.unknown_movies_path.exists()
@@ -180,15 +248,22 @@ class EventStore:
         )
         con.execute(f"CREATE OR REPLACE VIEW unknown_movies AS {unknown}")
         for kind in KINDS:
-            source = self._source(f"events/{kind}", EMPTY_TABLES[kind], con, f"_{kind}_all")
+            source = self._source(
+                f"events/{kind}", EMPTY_TABLES[kind], con, f"_{kind}_all", checkpoint
+            )
+            columns = ", ".join(SCHEMAS[kind].names)  # not the seq of merged files
             keep = (
                 ""
                 if kind == "recommendation"
                 else (" WHERE movie_id NOT IN (SELECT movie_id FROM unknown_movies)")
             )
-            con.execute(f"CREATE OR REPLACE VIEW {kind} AS SELECT * FROM {source}{keep}")
-        quarantined = self._source("quarantine", QUARANTINE_SCHEMA.empty_table(), con, "_q")
-        provisional = self._source("provisional", EMPTY_TABLES["provisional"], con, "_p")
+            con.execute(f"CREATE OR REPLACE VIEW {kind} AS SELECT {columns} FROM {source}{keep}")
+        quarantined = self._source(
+            "quarantine", QUARANTINE_SCHEMA.empty_table(), con, "_q", checkpoint
+        )
+        provisional = self._source(
+            "provisional", EMPTY_TABLES["provisional"], con, "_p", checkpoint
+        )
         con.execute(
             f"""CREATE OR REPLACE VIEW quarantine AS
             SELECT raw, reason, origin, seq FROM {quarantined}
@@ -204,9 +279,14 @@ class EventStore:
         return con
 
     def _source(
-        self, relative: str, empty: pa.Table, con: duckdb.DuckDBPyConnection, name: str
+        self,
+        relative: str,
+        empty: pa.Table,
+        con: duckdb.DuckDBPyConnection,
+        name: str,
+        checkpoint: Checkpoint | None,
     ) -> str:
-        files = self.committed_files(relative)
+        files = self.committed_files(relative, checkpoint) if checkpoint else []
         if files:
             listed = ", ".join(f"'{_quote(f)}'" for f in files)
             return f"read_parquet([{listed}], union_by_name=true)"
