@@ -155,7 +155,7 @@ def _run(config: RunConfig, root: Path) -> dict[str, Any]:
     loader = ModelLoader(
         service, poll=0.5, catalogue=EventStore(store).catalog_path, catalogue_every=5.0
     )
-    freshness = Freshness(service, log)
+    freshness = Freshness(service, log, store=store)
     loader.on_install.append(freshness.model_changed)
     summary: dict[str, Any] = {"dir": str(root), "rounds": []}
     quality: dict[str, Any] = {}

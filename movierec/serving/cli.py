@@ -38,6 +38,7 @@ def run_serve(config: ServeConfig) -> int:
             config.source,
             rating_scale=config.rating_scale,
             future_tolerance_ns=round(config.future_tolerance * 1e9),
+            store=config.store,
         )
         if config.source
         else None

@@ -7,13 +7,22 @@ What counts as an event is exactly what ingestion counts (movierec/ingest/runner
 parser on the site's rating scale, then the same check against timestamps from the future,
 on a clock that follows the stream from its start as ingestion's does. (Catalogue verdicts and
 duplicates do not matter here: only movies the model knows are used, and each movie's latest
-time is kept.)"""
+time is kept.)
+
+Reading starts where the production model's training data ends: its provenance names the
+store and the batch it was trained at (`data.store_batch`), and the store remembers the
+stream position after that batch (exactly for recent batches, a little before it for old
+ones: movierec/store/events.py, thin_positions). Events up to `data.to` that the model
+already knows are not news, so starting a little early changes nothing; without a store of
+this stream, a production model or its batch, reading starts at the stream's start."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +31,7 @@ from movierec.logformat.reference import Kind
 from movierec.quality.checks import FUTURE_TOLERANCE_NS, future_timestamps
 from movierec.serving.app import RecommendationService
 from movierec.serving.snapshot import DEPTH, Snapshot
+from movierec.store.events import EventStore
 from movierec.stream import open_source
 
 log = logging.getLogger("movierec.serving")
@@ -39,6 +49,7 @@ class Freshness:
         poll: float = 0.2,
         rating_scale: int = 5,
         future_tolerance_ns: int = FUTURE_TOLERANCE_NS,
+        store: str | os.PathLike[str] | None = None,
     ) -> None:
         if rating_scale not in RATING_SCALES:
             raise ValueError(f"rating_scale is 5 or 10 (the site's stars), not {rating_scale!r}")
@@ -52,6 +63,8 @@ class Freshness:
         self._redo = threading.Event()  # a new model: refresh everyone remembered
         self._index: tuple[str, dict[str, int]] = ("", {})  # movie id -> item, per version
         self.future_tolerance_ns = future_tolerance_ns
+        self.store = store  # the event store of this stream (else the model's provenance's)
+        self.started_after: int | None = None  # the batch reading started after, if any
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="freshness", daemon=True)
 
@@ -69,7 +82,12 @@ class Freshness:
     def _run(self) -> None:
         source = open_source(self.url, group=self.group)
         try:
-            source.seek(None)
+            try:
+                start = self.start_position()
+            except (OSError, ValueError, KeyError):  # an unreadable store: read it all
+                log.exception("freshness reads from the stream's start")
+                start = None
+            source.seek(start)
             while not self._stop.is_set():
                 batch = source.read(100_000, timeout=self.poll)
                 touched = self._remember(batch.values, batch.arrivals()) if len(batch) else set()
@@ -82,6 +100,30 @@ class Freshness:
             log.exception("freshness stopped")
         finally:
             source.close()
+
+    def start_position(self) -> Any:
+        """The stream position after the production model's last batch (None: the start)."""
+        registry = self.service.registry
+        version = registry.production()
+        if version is None:
+            return None
+        data = registry.provenance(version).get("data", {})
+        batch, root = data.get("store_batch"), self.store or data.get("store")
+        if not batch or not root:
+            return None
+        store = EventStore(root)
+        checkpoint = store.checkpoint()
+        if checkpoint is None or checkpoint.source != self.url:
+            return None  # a store of another stream: its positions mean nothing here
+        self.started_after, position = store.position_after(int(batch))
+        log.info(
+            "freshness reads %s after batch %d (model %s trained at batch %d)",
+            self.url,
+            self.started_after,
+            version,
+            batch,
+        )
+        return position
 
     def _remember(self, values: list[bytes], arrival_ns: np.ndarray) -> set[int]:
         parsed = parse_batch(values, self.rating_scale)

@@ -44,6 +44,7 @@ from movierec.store.schema import EMPTY_TABLES, KINDS, QUARANTINE_SCHEMA, SCHEMA
 
 _SEQ_FILE = re.compile(r"^(?:dedup-)?(\d{10})\.(?:parquet|npy)$")
 SESSION_GAP_MINUTES = 30
+RECENT_POSITIONS = 16
 _DICTIONARY_COLUMNS = frozenset(("movie_id", "kind", "reason", "service"))
 
 
@@ -60,6 +61,9 @@ class Checkpoint:
     # before manifests, listed once by walking it); and files compaction retired, with when.
     files: list[str] | None = None
     retired: list[list[Any]] = field(default_factory=list)
+    # [seq, position after it] of past batches, thinned with age (thin_positions): where a
+    # reader of the stream resumes after the data of a model trained at batch seq.
+    positions: list[list[Any]] = field(default_factory=list)
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.__dict__, option=orjson.OPT_INDENT_2)
@@ -159,6 +163,8 @@ class EventStore:
             fsync_dir(directory)
         checkpoint.files = sorted(files | new)
         checkpoint.retired = previous.retired if previous else []
+        history = [*(previous.positions if previous else []), [checkpoint.seq, checkpoint.position]]
+        checkpoint.positions = thin_positions(history, checkpoint.seq)
         self.install(checkpoint)
         self._pending = {}
 
@@ -225,6 +231,13 @@ class EventStore:
         prefix = relative.rstrip("/") + "/"
         listed = self._manifest(checkpoint or self.checkpoint())
         return sorted(str(self.root / p) for p in listed if p.startswith(prefix))
+
+    def position_after(self, seq: int) -> tuple[int, Any]:
+        """(s, the stream position after batch s) for the latest recorded s <= seq; (0, None),
+        the stream's start, when none is. Reading from there misses nothing after seq."""
+        history = (self.checkpoint() or Checkpoint()).positions
+        found = max((h for h in history if h[0] <= seq), key=lambda h: h[0], default=None)
+        return (found[0], found[1]) if found else (0, None)
 
     def batch_files(self, relative: str, after: int, upto: int) -> list[tuple[str, bool]]:
         """Committed files under `relative` holding rows of batches after < seq <= upto, each
@@ -310,6 +323,19 @@ class EventStore:
                 "SELECT movie_id, count(*) FROM pending_movies GROUP BY movie_id"
             ).fetchall()
         return dict(rows)
+
+
+def thin_positions(history: list[list[Any]], current: int) -> list[list[Any]]:
+    """Every batch of the last RECENT_POSITIONS, then one per 2^k batches for a power
+    growing with age (about age/16): ~16 entries per doubling of age, so a model trained
+    a week ago still finds a start within a few percent of its batch."""
+    kept = []
+    for seq, position in history:
+        age = current - seq
+        step = 1 << max(0, (age // RECENT_POSITIONS).bit_length() - 1)
+        if age < RECENT_POSITIONS or seq % step == 0:
+            kept.append([seq, position])
+    return kept
 
 
 def _quote(path: str | Path) -> str:
