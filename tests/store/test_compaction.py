@@ -196,3 +196,24 @@ def test_a_follow_mode_store_stays_at_a_bounded_number_of_files(tmp_path: Path) 
         "events/watch/date=2025-01-01/c3-0000000001-0000001000.parquet",
         "quarantine/c3-0000000001-0000001000.parquet",
     ]
+
+
+def test_a_store_from_before_manifests_is_listed_once_and_then_kept_by_its_manifest(
+    tmp_path: Path,
+) -> None:
+    store = EventStore(tmp_path)
+    store.recover()
+    write_watch(store, 1, [(T0, 1, "a+2000", 0)])
+    write_watch(store, 2, [(T0 + MIN, 2, "a+2000", 0)])  # never committed
+    # The checkpoint as the code before manifests wrote it: no files, no retired.
+    store.checkpoint_path.write_bytes(b'{"seq": 1, "position": 7, "counters": {}}')
+    assert store.counts()["stored"]["watch"] == 1
+    store = EventStore(tmp_path)
+    assert store.recover().seq == 1
+    write_watch(store, 2, [(T0 + MIN, 2, "a+2000", 0)])
+    store.commit(Checkpoint(seq=2, position=9))
+    assert store.checkpoint().files == [  # type: ignore[union-attr]
+        "events/watch/date=2025-01-01/0000000001.parquet",
+        "events/watch/date=2025-01-01/0000000002.parquet",
+    ]
+    assert store.counts()["stored"]["watch"] == 2
