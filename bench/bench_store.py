@@ -20,7 +20,11 @@ Sampling (file count, connect + a count query) happens between batches and is no
 as commit time. Compaction keeps the files it merged away for a grace period (wall-clock
 seconds, 120 at the site's one commit a second); the bench's commits come about 20 times
 faster, so `--grace` (1 s) keeps as many commits' worth. `files` counts Parquet files on
-disk, `files_listed` those the manifest lists (what commit and connect see).
+disk, `files_listed` those the manifest lists (what commit and connect see). The dedup
+window is counted in lines (2M) and keeps a journal per batch it covers: 2,000 batches at
+the site's 1,000 lines a commit, but 20,000 of the bench's 100-line batches, so
+`--dedup-window` (default: the site's 2,000 batches' worth, 200,000 lines at 100 a batch)
+keeps the journals, and the checkpoint's list of them, the size they have at the site.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import numpy as np
 from movierec.catalog.client import CatalogClient
 from movierec.ingest.runner import IngestConfig, Ingestor
 from movierec.logformat import writer
+from movierec.quality.dedup import DEFAULT_WINDOW
 from movierec.store.events import EventStore
 from movierec_sim.api import SiteApiServer
 from movierec_sim.world import World, WorldConfig
@@ -135,6 +140,7 @@ class Sampler:
         connect, query = query_ms(self.store.root)
         files = count_files(self.store.root)
         checkpoint = self.store.checkpoint()
+        journals = sum(1 for _ in self.store.state_dir.glob("dedup-*.npy"))
         listed = getattr(checkpoint, "files", None)
         now = time.perf_counter()
         self.samples.append(
@@ -145,6 +151,8 @@ class Sampler:
                 "files": files["parquet"],
                 "files_listed": files["parquet"] if listed is None else len(listed),
                 "directories": files["directories"],
+                "dedup_journals": journals,
+                "checkpoint_bytes": self.store.checkpoint_path.stat().st_size,
                 "connect_ms": round(connect, 1),
                 "connect_and_count_ms": round(query, 1),
                 "seconds_since_last_sample": round(now - self.last, 1),
@@ -175,6 +183,7 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             batch_lines=args.lines,
             catalogue_wait=0.0,
             api_rate_limit=0.0,
+            dedup_window=dedup_window(args),
         )
         ingestor = Ingestor(config)
         if hasattr(ingestor.store, "policy"):
@@ -199,6 +208,8 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             "batch_count_scale": round(FOLLOW_COMMIT_SECONDS / args.batch_seconds, 6),
             "lines_per_batch": args.lines,
             "site_lines_per_batch": round(args.batch_seconds * SITE_LINES_PER_SECOND),
+            "dedup_window_lines": dedup_window(args),
+            "dedup_window_batches": round(dedup_window(args) / args.lines),
         },
         "lines": lines,
         "stored": report["stored"],
@@ -224,6 +235,14 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     }
 
 
+def dedup_window(args: argparse.Namespace) -> int:
+    """The window in lines: as given, or as many batches as the site's 2M lines cover."""
+    if args.dedup_window:
+        return args.dedup_window
+    site_batch_lines = SITE_LINES_PER_SECOND * FOLLOW_COMMIT_SECONDS
+    return round(DEFAULT_WINDOW / site_batch_lines * args.lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=float, default=7.0, help="site days simulated")
@@ -234,6 +253,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=12, help="sample points over the run")
     parser.add_argument(
         "--grace", type=float, default=1.0, help="seconds merged-away files are kept"
+    )
+    parser.add_argument(
+        "--dedup-window", type=int, help="lines the dedup window holds (default: see above)"
     )
     parser.add_argument("--dir", type=Path, help="work here instead of a temporary directory")
     args = parser.parse_args()
