@@ -60,7 +60,7 @@ def test_an_experiment_against_random_lists_declares_them_worse(
         log = tmp_path / "log"
         simulated = movierec(
             "simulate", f"--users={SMALL['users']}", f"--movies={SMALL['movies']}",
-            f"--seed={SMALL['seed']}", "--days=2", "--faults=0", "--quiet",
+            f"--seed={SMALL['seed']}", "--days=3", "--faults=0", "--quiet",
             f"--service=http://{live.address}", f"--stream=file://{log}",
         )  # fmt: skip
         assert simulated.returncode == 0, simulated.stderr[-2000:]
