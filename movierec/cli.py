@@ -11,6 +11,7 @@ from movierec.config import ConfigError, from_args
 from movierec.ingest import cli as ingest_cli
 from movierec.monitoring import cli as monitoring_cli
 from movierec.online import cli as online_cli
+from movierec.release import cli as release_cli
 from movierec.serving import cli as serving_cli
 from movierec.training import cli as training_cli
 from movierec_sim import cli as sim_cli
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     serving_cli.add_parsers(sub)
     online_cli.add_parsers(sub)
     monitoring_cli.add_parsers(sub)
+    release_cli.add_parsers(sub)
     return parser
 
 

@@ -42,6 +42,8 @@ COMPONENTS = (
     "monitor",
     "online",
     "experiment",
+    "release",
+    "provenance",
 )
 CONFIG_VARIABLE = "MOVIEREC_CONFIG"
 RatingScale = Literal[5, 10]  # stars on the site's rating scale

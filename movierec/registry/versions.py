@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from movierec.models.base import Recommender, TrainingData
+from movierec.registry.releases import ReleaseRecord, now, previous, records
 from movierec.store.events import atomic_write
 
 LIBRARIES = ("numpy", "scipy", "implicit", "optuna", "pyarrow", "duckdb", "numba", "movierec")
@@ -99,31 +100,65 @@ class Registry:
             )
         return version
 
-    def keep(self, reason: str) -> None:
+    def keep(
+        self, reason: str, evidence: dict[str, Any] | None = None, decided_by: str = "train"
+    ) -> None:
         """Record a training that promoted nothing (and why); production stays as it is."""
         with self._locked() as state:
-            state["history"].append(
-                {
-                    "time": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "from": state["production"],
-                    "to": state["production"],
-                    "reason": reason,
-                }
-            )
+            production = state["production"]
+            self._record(state, production, production, "keep", decided_by, reason, evidence)
 
-    def promote(self, version: str, reason: str) -> None:
+    def promote(
+        self,
+        version: str,
+        reason: str,
+        evidence: dict[str, Any] | None = None,
+        decided_by: str = "train",
+        decision: str = "promote",
+    ) -> None:
         if not (self.versions_dir / version / "provenance.json").exists():
             raise ValueError(f"no such version: {version}")
         with self._locked() as state:
-            state["history"].append(
-                {
-                    "time": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "from": state["production"],
-                    "to": version,
-                    "reason": reason,
-                }
+            self._record(
+                state, state["production"], version, decision, decided_by, reason, evidence
             )
             state["production"] = version
+
+    def rollback(
+        self, reason: str, evidence: dict[str, Any] | None = None, decided_by: str = "operator"
+    ) -> ReleaseRecord:
+        """Put the previous production version back (movierec/registry/releases.py says which);
+        raises NoPreviousError, changing nothing, when there is none."""
+        with self._locked() as state:
+            current = state["production"]
+            target = previous(records(state), current, self.loads)
+            record = self._record(state, current, target, "rollback", decided_by, reason, evidence)
+            state["production"] = target
+        return record
+
+    def releases(self) -> list[ReleaseRecord]:
+        return records(self.read())
+
+    def loads(self, version: str) -> bool:
+        """Whether a version's directory is still whole enough to load."""
+        directory = self.versions_dir / version
+        return (directory / "provenance.json").is_file() and (directory / "model").is_dir()
+
+    @staticmethod
+    def _record(
+        state: dict[str, Any],
+        from_version: str | None,
+        to_version: str | None,
+        decision: str,
+        decided_by: str,
+        reason: str,
+        evidence: dict[str, Any] | None,
+    ) -> ReleaseRecord:
+        record = ReleaseRecord(
+            now(), from_version, to_version, decision, decided_by, reason, dict(evidence or {})
+        )
+        state.setdefault("history", []).append(record.to_json())
+        return record
 
 
 def data_hash(data: TrainingData) -> str:
