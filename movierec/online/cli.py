@@ -1,4 +1,4 @@
-"""`movierec online` and `movierec experiment start|stop|report`."""
+"""`movierec online`, `movierec experiment start|stop|report` and `movierec provenance`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pydantic import Field
 from movierec.config import Settings, add_options, option
 from movierec.online.experiment import experiment_report
 from movierec.online.figures import online_report
-from movierec.registry.experiments import Experiments, parse_arm
+from movierec.online.provenance import NoAnswerError, parse_time, provenance
+from movierec.registry.experiments import Experiments, answer_log_dir, parse_arm
 from movierec.registry.versions import Registry
 
 
@@ -70,6 +71,26 @@ class ExperimentReportCommand(OnlineCommand):
     )
 
 
+class ProvenanceCommand(Settings):
+    component: ClassVar[str] = "provenance"
+
+    run_dir: Path | None = Field(
+        None,
+        description="a run folder (its models/ is the registry)",
+        json_schema_extra=option("dir"),
+    )
+    models_dir: Path | None = Field(
+        None,
+        description="the model registry (instead of --dir)",
+        json_schema_extra=option("models"),
+    )
+    answers: Path | None = Field(None, description="the answer log (MODELS/answers when unset)")
+    user: int = Field(ge=1, description="the user whose answer to explain")
+    time: str = Field(
+        description="ISO 8601 (no zone: UTC) or Unix seconds: the answer at or before"
+    )
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("online", help="online figures from the log: per version, arm and hour")
     add_options(p, OnlineCommand)
@@ -85,6 +106,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     report = esub.add_parser("report", help="each arm's figures, tests and verdicts")
     add_options(report, ExperimentReportCommand)
     report.set_defaults(handler=run_report)
+    why = sub.add_parser("provenance", help="where the answer a user got at a time came from")
+    add_options(why, ProvenanceCommand)
+    why.set_defaults(handler=run_provenance)
 
 
 def _online(command: OnlineCommand, default_state: Path) -> dict:
@@ -162,4 +186,30 @@ def run_report(command: ExperimentReportCommand) -> int:
     _write(command.report, report)
     verdicts = {f"{c['arm']} {c['metric']}": c["verdict"] for c in report["comparisons"]}
     print(orjson.dumps({"experiment": experiment.id, "verdicts": verdicts}).decode())
+    return 0
+
+
+def run_provenance(command: ProvenanceCommand) -> int:
+    def refuse(message: str) -> int:
+        print(f"movierec provenance: {message}", file=sys.stderr)
+        return 2
+
+    if (command.run_dir is None) == (command.models_dir is None):
+        return refuse("give exactly one of --dir RUN and --models MODELS")
+    models = command.models_dir or command.run_dir / "models"  # type: ignore[operator]
+    if not (models / "registry.json").is_file():
+        return refuse(f"no registry at {models} (no registry.json)")
+    try:
+        moment = parse_time(command.time)
+        found = provenance(models, command.answers or answer_log_dir(models), command.user, moment)
+    except NoAnswerError as error:
+        print(
+            orjson.dumps(
+                {"user": command.user, "error": str(error), "nearest": error.nearest}
+            ).decode()
+        )
+        return refuse(str(error))
+    except ValueError as error:
+        return refuse(str(error))
+    print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
     return 0
