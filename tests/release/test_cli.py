@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -97,9 +98,12 @@ def test_rollback_under_load_fails_no_request(serving: Running) -> None:  # noqa
         wait_until(lambda: serving.service.snapshot.version == second, timeout=60)
         seen = versions[second]
         wait_until(lambda: versions[second] > seen + 50, timeout=30, what="answers from second")
+        started = time.monotonic()
         code, line, _ = release(serving.models, "--rollback", "--reason", "live test")
         assert code == 0 and line is not None and line["to"] == first
+        command = time.monotonic() - started
         wait_until(lambda: serving.service.snapshot.version == first, timeout=60)
+        swapped = time.monotonic() - started
         back = versions[first]
         wait_until(lambda: versions[first] > back + 50, timeout=30, what="answers from first")
     finally:
@@ -108,4 +112,7 @@ def test_rollback_under_load_fails_no_request(serving: Running) -> None:  # noqa
             client.join()
     assert errors == []
     assert set(statuses) == {200} and sum(statuses.values()) > 200
-    print(f"rollback under load: {dict(statuses)} statuses, {dict(versions)} versions")
+    print(
+        f"rollback under load: {dict(statuses)}, {dict(versions)}, "
+        f"command {command:.2f} s, serving the previous version {swapped:.2f} s after its start"
+    )
