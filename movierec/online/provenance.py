@@ -62,8 +62,8 @@ def parse_time(text: str) -> datetime:
     stripped = text.strip()
     try:
         return datetime.fromtimestamp(float(stripped), UTC)
-    except ValueError:
-        pass
+    except (ValueError, OverflowError, OSError):
+        pass  # not a number, or one no clock reaches ("inf", "1e30"): try ISO, then refuse
     try:
         moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
     except ValueError:

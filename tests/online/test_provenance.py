@@ -134,6 +134,9 @@ def test_bad_input_is_refused_clearly(run: Path) -> None:
 def test_parse_time_reads_unix_seconds_and_zoneless_iso_as_utc() -> None:
     assert parse_time("0") == datetime(1970, 1, 1, tzinfo=UTC)
     assert parse_time("2026-12-07T08:00") == datetime(2026, 12, 7, 8, tzinfo=UTC)
+    for nonsense in ("inf", "nan", "1e30", ""):
+        with pytest.raises(ValueError, match="neither ISO 8601"):
+            parse_time(nonsense)
 
 
 def test_an_answer_of_the_real_service_is_explained(serving: Running) -> None:  # noqa: F811
