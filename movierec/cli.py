@@ -12,6 +12,7 @@ from movierec.ingest import cli as ingest_cli
 from movierec.monitoring import cli as monitoring_cli
 from movierec.online import cli as online_cli
 from movierec.release import cli as release_cli
+from movierec.release import train as release_train
 from movierec.serving import cli as serving_cli
 from movierec.training import cli as training_cli
 from movierec_sim import cli as sim_cli
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_role.add_parsers(sub)
     sim_cli.add_parsers(sub)
     ingest_cli.add_parsers(sub)
+    release_train.add_parsers(sub)  # train: training, then the release gate
     training_cli.add_parsers(sub)
     serving_cli.add_parsers(sub)
     online_cli.add_parsers(sub)

@@ -32,7 +32,6 @@ from movierec.ingest.runner import IngestConfig, Ingestor
 from movierec.online.figures import online_report
 from movierec.progress import Progress
 from movierec.registry.experiments import answer_log_dir
-from movierec.release import train as release_train
 from movierec.release.train import gated_train
 from movierec.serving.app import RecommendationService
 from movierec.serving.freshness import Freshness
@@ -90,9 +89,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="the whole system on this machine, end to end")
     add_options(p, RunConfig)
     p.set_defaults(handler=run)
-    # `train` is training then the release gate, composed above the roles; this module is
-    # the layer above release whose commands movierec/cli.py registers.
-    release_train.add_parsers(sub)
 
 
 def run(config: RunConfig) -> int:

@@ -109,13 +109,13 @@ def release(
     say({"stage": "gate", "passed": verdict.passed, "summary": verdict.summary()}, force=True)
     if verdict.passed:
         reason = f"{run.reason}; {verdict.summary()} (evidence: {GATES_DIR}/{evidence.name})"
-        registry.promote(candidate, reason)
+        registry.promote(candidate, reason, evidence=verdict.to_json(), decided_by="gate")
     else:
         reason = (
             f"candidate {candidate} ({run.winner}) not promoted, production {production} "
             f"stays: {verdict.summary()} (evidence: {GATES_DIR}/{evidence.name})"
         )
-        registry.keep(reason)
+        registry.keep(reason, evidence=verdict.to_json(), decided_by="gate")
     summary = run.summary(registry.production(), verdict.passed, reason)
     return {**summary, "gate": {"judged": True, **verdict.to_json(), "evidence": str(evidence)}}
 

@@ -71,5 +71,7 @@ def test_train_twice_the_gate_keeps_a_worse_candidate_out(
     assert registry.production() == production
     last = registry.read()["history"][-1]
     assert last["from"] == last["to"] == production and last["reason"] == refused["reason"]
+    assert last["decision"] == "keep" and last["decided_by"] == "gate"
+    assert last["evidence"]["passed"] is False and last["evidence"]["candidate"] == candidate
     kept = json.loads((models / GATES_DIR / f"{candidate}.json").read_text())
     assert kept["candidate"] == candidate and kept["passed"] is False
