@@ -44,6 +44,8 @@ COMPONENTS = (
     "experiment",
     "release",
     "provenance",
+    "schedule",
+    "canary",
 )
 CONFIG_VARIABLE = "MOVIEREC_CONFIG"
 RatingScale = Literal[5, 10]  # stars on the site's rating scale
