@@ -1,0 +1,1 @@
+"""Child processes kept running: started in order, restarted after a crash, stopped in order."""
