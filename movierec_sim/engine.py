@@ -85,6 +85,9 @@ class Simulation:
         self.t = 0  # simulated seconds since the start
         self._wall_start: float | None = None
         self._wall_seconds = 0.0
+        # Told, before a tick's lines are written, the simulated second they all lie before
+        # (`resume.py` keeps it as the log's high-water mark).
+        self.before_write: Callable[[int], None] | None = None
 
     # ---- driving ----------------------------------------------------------------------------
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> dict:
@@ -95,10 +98,16 @@ class Simulation:
             self.close()
         return self.ledger_json()
 
-    def advance(self, days: float | None, should_stop: Callable[[], bool] = lambda: False) -> None:
+    def advance(
+        self,
+        days: float | None,
+        should_stop: Callable[[], bool] = lambda: False,
+        after_tick: Callable[[], None] | None = None,
+    ) -> None:
         """Simulate `days` more days (None: until the events limit or should_stop), carrying
         on from where the last call stopped: the main job alternates simulating and
-        retraining on one continuous site."""
+        retraining on one continuous site. after_tick runs after each tick's lines are
+        written (`resume.py` checkpoints there)."""
         cfg, tick = self.config, self.tick
         end = None if days is None else self.t + int(days * DAY)
         wall_start = time.monotonic()
@@ -115,10 +124,14 @@ class Simulation:
             if day != self.population.day:
                 self.population.start_day(int(day), self.rng_drift)
             self._visit(self.t, self.t + tick)
+            if self.before_write is not None:
+                self.before_write(self.t + tick)
             self.writer.flush(self.t // tick)
             self.t += tick
             if self.progress is not None:
                 self.progress(self._status(self.t, wall_start))
+            if after_tick is not None:
+                after_tick()
         self.sink.flush()
         if self.progress is not None:  # the last word, however short the run was
             self.progress(self._status(self.t, wall_start), force=True)
@@ -142,7 +155,8 @@ class Simulation:
         return self.ledger.to_json()
 
     def _done(self) -> bool:
-        return self.config.events is not None and self.ledger.lines >= self.config.events
+        limit = self.writer.events  # the config's, or a resumed run's (`resume.py`)
+        return limit is not None and self.ledger.lines >= limit
 
     def _status(self, t: int, wall_start: float) -> dict:
         elapsed = max(time.monotonic() - wall_start, 1e-9)

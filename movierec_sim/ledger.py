@@ -1,7 +1,9 @@
 """The simulator's ledger: the truth about every line it wrote and every call it made.
 
 Tests of every later capability compare their own counts with it exactly, so it counts
-each written line in exactly one place: `clean` (by event kind) or `faults` (by dirt).
+each written line in exactly one place: `clean` (by event kind) or `faults` (by dirt) —
+or, after a resume from a crash, `unaccounted`: lines a killed run wrote after its last
+checkpoint, in the log but never classified (`resume.py`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class Ledger:
     world: dict[str, Any] = field(default_factory=dict)
     simulated: dict[str, Any] = field(default_factory=dict)
     api: dict[str, Any] = field(default_factory=dict)
+    # One entry per resume from a state directory (`resume.py`), and the lines a killed run
+    # wrote after its last checkpoint (counted so line numbers stay those of the log).
+    resumed: list[dict[str, Any]] = field(default_factory=list)
+    unaccounted: int = 0
 
     def count_written(self, labels: np.ndarray) -> None:
         """Account for a block of written lines, labelled as above, in log order."""
@@ -70,7 +76,9 @@ class Ledger:
             "settings": self.settings,
             "world": self.world,
             "simulated": self.simulated,
+            "resumed": self.resumed,
             "lines": self.lines,
+            "unaccounted": self.unaccounted,
             "clean": {k: self.clean.get(k, 0) for k in EVENT_KINDS},
             "faults": {k: self.faults.get(k, 0) for k in FAULT_KINDS if k != OUT_OF_ORDER},
             "fault_lines": dict(sorted(self.fault_lines.items())),
