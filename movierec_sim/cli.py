@@ -16,9 +16,11 @@ from movierec.config import Settings, add_options, group
 from movierec.progress import Progress
 from movierec.stream import open_sink, parse_stream_url
 from movierec_sim.api import SiteApiServer, serve_api
+from movierec_sim.checkpoint import CheckpointError, differences
 from movierec_sim.config import ApiFaults, SimConfig
 from movierec_sim.engine import Simulation
 from movierec_sim.faults import FAULT_KINDS, FaultConfig, check_fault
+from movierec_sim.resume import ResumableRun, StateDir
 from movierec_sim.world import World, WorldConfig
 
 
@@ -69,6 +71,14 @@ class SimulateCommand(Settings):
         False, description="accept POST /_control/faults to switch faults at runtime"
     )
     quiet: bool = Field(False, description="no progress lines")
+    state: Path | None = Field(
+        None,
+        description="resume from this folder's checkpoint and keep one there (--days, "
+        "--events: that many more)",
+    )
+    checkpoint_every: int = Field(
+        3600, ge=1, description="simulated seconds between checkpoints (with --state)"
+    )
 
     @field_validator("stream")
     @classmethod
@@ -125,6 +135,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_simulate(command: SimulateCommand) -> int:
+    store, state = None, None
+    if command.state is not None:
+        store = StateDir(command.state)
+        try:  # refused before anything starts: no API, no log opened
+            state = _resumable(store, command)
+        except CheckpointError as error:
+            print(f"movierec simulate: {error}", file=sys.stderr)
+            return 2
     world = World(command.world)
     api = _start_api(world, command.api_port, command.api_fault_config(), command.api_control)
     sink = open_sink(command.stream)
@@ -133,8 +151,24 @@ def run_simulate(command: SimulateCommand) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     progress = Progress("simulate", enabled=not command.quiet)
     try:
-        sim = Simulation(world, command.sim_config(), sink, progress=progress)
-        ledger = sim.run(should_stop=stop.is_set)
+        if store is None:
+            sim = Simulation(world, command.sim_config(), sink, progress=progress)
+            ledger = sim.run(should_stop=stop.is_set)
+        else:
+            run = ResumableRun(
+                store,
+                state,
+                world,
+                command.sim_config(),
+                sink,
+                command.stream,
+                progress,
+                command.checkpoint_every,
+            )
+            ledger = run.run(should_stop=stop.is_set)
+    except CheckpointError as error:
+        print(f"movierec simulate: {error}", file=sys.stderr)
+        return 2
     finally:
         sink.close()
         signal.signal(signal.SIGINT, previous)
@@ -160,6 +194,21 @@ def run_simulate(command: SimulateCommand) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _resumable(store: StateDir, command: SimulateCommand) -> dict | None:
+    """The checkpoint to resume from (None: a fresh run); CheckpointError if it is
+    unreadable or of another site, naming each differing setting."""
+    state = store.load()
+    if state is None:
+        return None
+    problems = differences(state, command.world, command.sim_config())
+    if problems:
+        raise CheckpointError(
+            f"--state {store.path} holds a run of another site ({'; '.join(problems)}); "
+            "resume with the settings it was started with, or choose another --state"
+        )
+    return state
 
 
 def _start_api(world: World, port: int, faults: ApiFaults, control: bool) -> SiteApiServer | None:
