@@ -7,6 +7,7 @@ broker through confluent_kafka, the client the project itself uses. Starting nee
 
     .venv/bin/python scripts/kafka.py fetch [--version V]
     .venv/bin/python scripts/kafka.py start [--port 19092] [--controller-port 19093] [--dir DIR]
+                                            [--keep]   (start on the storage left, not afresh)
     .venv/bin/python scripts/kafka.py status [--dir DIR]
     .venv/bin/python scripts/kafka.py stop [--dir DIR]
 
@@ -255,10 +256,16 @@ def start(args: argparse.Namespace) -> int:
     if data_dir.exists() and any(data_dir.iterdir()) and not ours:
         print(f"kafka.py: {data_dir} is not empty and not a broker dir; refusing", file=sys.stderr)
         return 1
-    shutil.rmtree(data_dir, ignore_errors=True)
-    (data_dir / "logs").mkdir(parents=True)
-    (data_dir / MARKER).write_text("created by scripts/kafka.py; wiped on every start\n")
-    (data_dir / ".gitignore").write_text("*\n")  # keeps the data out of git wherever DIR is
+    # --keep: a broker whose topics must outlive it (the main job's log) starts on the
+    # storage it had; a new directory is formatted as ever.
+    keep = args.keep and ours and (data_dir / "data" / "meta.properties").is_file()
+    if not keep:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        (data_dir / "logs").mkdir(parents=True)
+        (data_dir / MARKER).write_text(
+            "created by scripts/kafka.py; wiped on every start without --keep\n"
+        )
+        (data_dir / ".gitignore").write_text("*\n")  # keeps the data out of git wherever DIR is
     (data_dir / "log4j2.properties").write_text(LOG4J2)
     props = data_dir / "server.properties"
     props.write_text(
@@ -277,13 +284,14 @@ def start(args: argparse.Namespace) -> int:
         "-cp",
         classpath,
     ]
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-    fmt = [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)]
-    done = subprocess.run(fmt, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        print(done.stdout + done.stderr, file=sys.stderr)
-        print("kafka.py: formatting the storage failed", file=sys.stderr)
-        return 1
+    if not keep:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        fmt = [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)]
+        done = subprocess.run(fmt, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(done.stdout + done.stderr, file=sys.stderr)
+            print("kafka.py: formatting the storage failed", file=sys.stderr)
+            return 1
 
     with open(data_dir / "broker.out", "ab") as out:
         # A session of its own: Ctrl-C in the caller's terminal does not reach the broker.
@@ -361,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     p_start.add_argument("--controller-port", type=int, default=19093)
     p_start.add_argument("--timeout", type=float, default=90.0)
     p_start.add_argument("--heap", default="768m")
+    p_start.add_argument(
+        "--keep", action="store_true", help="start on the storage a previous start left"
+    )
     args = parser.parse_args(argv)
     if args.command == "fetch":
         print(f"libs={fetch(args.version)}")
