@@ -114,8 +114,12 @@ class ResumableRun:
             store.mark(0)  # a mark left in DIR by something else must not skip anything
             self.save()  # before any line, so even an early crash resumes from here
         else:
-            checkpoint.restore(sim, state)
-            self._catch_up(state, progress)
+            try:
+                checkpoint.restore(sim, state)
+                self._catch_up(state, progress)
+            except BaseException:
+                sim.close()
+                raise
         sim.writer.events = None if config.events is None else sim.ledger.lines + config.events
         sim.before_write = store.mark
         self._next = (sim.t // every + 1) * every
