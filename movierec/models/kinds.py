@@ -19,6 +19,7 @@ from movierec.models.itemknn import ItemKNNRecommender
 from movierec.models.popularity import PopularityRecommender
 from movierec.models.random_lists import RandomListsRecommender
 from movierec.models.rp3beta import RP3betaRecommender
+from movierec.models.slow import SlowRecommender
 
 MODELS: dict[str, type[Recommender]] = {
     model.name: model
@@ -31,6 +32,7 @@ MODELS: dict[str, type[Recommender]] = {
         EASERecommender,
         BPRRecommender,
         RandomListsRecommender,  # a floor for experiments, never a default candidate
+        SlowRecommender,  # answers late on purpose (canary tests), never a default candidate
     )
 }
 

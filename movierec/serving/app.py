@@ -7,11 +7,18 @@ synchronous and allocation-light: the work was done when the model was loaded. A
 other than GET or HEAD is refused before anything else, so a refused request never
 computes a list nor reaches the answer log; and no endpoint takes a body, so the HTTP
 layer refuses one (413) before it is read.
+
+One exception to "synchronous": a snapshot whose model declares an answer delay (only the
+deliberately slow kind does, movierec/models/slow.py) is answered by an awaitable that
+sleeps that long first, so the event loop keeps serving everyone else meanwhile. Every
+other answer takes the synchronous path, unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,14 +87,17 @@ class RecommendationService:
         return HTTPServer(self.handle, host, port, limits=LIMITS, stats=self.metrics.http)
 
     # ---- requests (event loop thread) -----------------------------------------------------
-    def handle(self, request: Request) -> Response:
+    def handle(self, request: Request) -> Response | Awaitable[Response]:
         path = request.path
         route = _route(path)
         if request.method not in _ALLOWED:
             response = _NOT_ALLOWED  # before any work: no list, no answer log record
         elif route == "recommend":
             started = time.perf_counter()
-            response = self._recommend(request, path[len(PREFIX) :])
+            answered = self._recommend(request, path[len(PREFIX) :])
+            if type(answered) is not Response:  # a model with an answer delay
+                return self._finish(answered, started)
+            response = answered
             self.metrics.observe(time.perf_counter() - started)
         elif route == "healthz":
             response = self._health(path.endswith("/live"))
@@ -100,7 +110,14 @@ class RecommendationService:
         self.metrics.requests[(route, response.status)] += 1
         return response
 
-    def _recommend(self, request: Request, text: str) -> Response:
+    async def _finish(self, answered: Awaitable[Response], started: float) -> Response:
+        """A delayed answer, counted when it is given (its time includes the delay)."""
+        response = await answered
+        self.metrics.observe(time.perf_counter() - started)
+        self.metrics.requests[("recommend", response.status)] += 1
+        return response
+
+    def _recommend(self, request: Request, text: str) -> Response | Awaitable[Response]:
         user = parse_user_id(text)
         if user is None:
             shown = text[:40].encode("ascii", "replace").decode()
@@ -114,7 +131,8 @@ class RecommendationService:
             body, source = self.answer(snapshot, user)
             self.metrics.answers[source] += 1
             self.answers.record(user, snapshot.version, body, source)
-            return Response(200, body, TEXT, [("X-Model-Version", snapshot.version)])
+            response = Response(200, body, TEXT, [("X-Model-Version", snapshot.version)])
+            return _later(response, snapshot.answer_delay) if snapshot.answer_delay else response
         arm = plan.experiment.arm_of(user)
         snapshot = plan.snapshots[arm.name]
         body, source = self.answer(snapshot, user)
@@ -122,7 +140,8 @@ class RecommendationService:
         self.metrics.arm_answers[(plan.experiment.id, arm.name, snapshot.version)] += 1
         self.answers.record(user, snapshot.version, body, source, plan.experiment.id, arm.name)
         headers = [("X-Model-Version", snapshot.version), ("X-Experiment-Arm", arm.name)]
-        return Response(200, body, TEXT, headers)
+        response = Response(200, body, TEXT, headers)
+        return _later(response, snapshot.answer_delay) if snapshot.answer_delay else response
 
     def answer(self, snapshot: Snapshot, user: int) -> tuple[bytes, str]:
         fresh = self.fresh.get(user)
@@ -152,6 +171,12 @@ class RecommendationService:
             state["last_error"] = self.last_error
         ready = live_only or snapshot is not None
         return Response(200 if ready else 503, orjson.dumps(state), "application/json")
+
+
+async def _later(response: Response, delay: float) -> Response:
+    """The answer, after the answering model's declared delay."""
+    await asyncio.sleep(delay)
+    return response
 
 
 def _route(path: str) -> str:

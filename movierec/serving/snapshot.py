@@ -60,6 +60,9 @@ class Snapshot:
     segments: np.ndarray | None  # int32 (segments, DEPTH) from the cold-start model
     data_end_ns: int  # events after this are news to the model
     built_seconds: float
+    # Seconds the service waits before each answer: what the model declares (only the
+    # deliberately slow kind, movierec/models/slow.py, declares any); 0 answers at once.
+    answer_delay: float = 0.0
 
     def row(self, user_id: int) -> int:
         return index_in_sorted(self.user_ids, user_id)
@@ -111,6 +114,7 @@ def build(
         segments=segments,
         data_end_ns=int(end * 1e9) if math.isfinite(end) else 0,
         built_seconds=round(time.monotonic() - started, 3),
+        answer_delay=float(getattr(model, "answer_delay", 0.0)),
     )
 
 
@@ -144,4 +148,5 @@ def describe(snapshot: Snapshot) -> dict[str, object]:
         "items": len(snapshot.items),
         "built_seconds": snapshot.built_seconds,
         "segments": snapshot.segments is not None,
+        "answer_delay": snapshot.answer_delay,
     }

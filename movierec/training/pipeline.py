@@ -40,9 +40,12 @@ from movierec.times import iso
 from movierec.training.search import SearchResult, search
 
 # movierec.models.kinds.MODELS (tests/training check they agree)
-ModelKind = Literal["popularity", "als", "itemknn", "coldstart", "ease", "rp3beta", "bpr", "random"]
+ModelKind = Literal[
+    "popularity", "als", "itemknn", "coldstart", "ease", "rp3beta", "bpr", "random", "slow"
+]
 # bpr is opt-in: its SGD takes minutes per fit at full size (about 10 at 20M interactions).
 # random (random lists) is only for experiments that need a floor: it must be asked for.
+# slow (popularity answered late on purpose) is only for canary tests: it must be asked for.
 DEFAULT_MODELS: tuple[ModelKind, ...] = (
     "popularity",
     "als",

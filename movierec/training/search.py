@@ -60,6 +60,8 @@ SPACES: dict[str, dict[str, BaseDistribution]] = {
     },
     # Nothing to search: trying seeds would only select the luckiest random lists.
     "random": {},
+    # Nothing to search: the slow kind exists to answer late, not to be tuned.
+    "slow": {},
 }
 
 # TPE samples at random until this many trials are scored (the defaults count): a few,

@@ -15,7 +15,9 @@ from tests.models.contract import planted_data
 
 
 def test_every_model_is_registered_under_its_name() -> None:
-    names = {"popularity", "als", "itemknn", "coldstart", "rp3beta", "ease", "bpr", "random"}
+    names = {
+        "popularity", "als", "itemknn", "coldstart", "rp3beta", "ease", "bpr", "random", "slow"
+    }  # fmt: skip
     assert set(MODELS) == names
     for name, model_type in MODELS.items():
         assert model_type.name == name
