@@ -108,6 +108,40 @@ class Registry:
             production = state["production"]
             self._record(state, production, production, "keep", decided_by, reason, evidence)
 
+    def hold(
+        self,
+        decision: str,
+        candidate: str,
+        reason: str,
+        evidence: dict[str, Any] | None = None,
+        decided_by: str = "canary",
+    ) -> ReleaseRecord:
+        """Record a decision about `candidate` that leaves production where it is: a
+        `canary` started for it, or an `abort` of it (from and to are both production)."""
+        if decision not in ("canary", "abort"):
+            raise ValueError(f"hold records a canary or an abort, not {decision!r}")
+        with self._locked() as state:
+            production = state["production"]
+            return self._record(
+                state,
+                production,
+                production,
+                decision,
+                decided_by,
+                reason,
+                {"candidate": candidate, **(evidence or {})},
+            )
+
+    def abort(
+        self,
+        candidate: str,
+        reason: str,
+        evidence: dict[str, Any] | None = None,
+        decided_by: str = "canary",
+    ) -> ReleaseRecord:
+        """Record that `candidate` will not be released (a canary aborted); production stays."""
+        return self.hold("abort", candidate, reason, evidence, decided_by)
+
     def promote(
         self,
         version: str,
