@@ -376,30 +376,3 @@ def _shown(value: Any) -> str:
     if isinstance(value, str) and (not value or value != value.strip()):
         return repr(value)  # a separator of ", " must not read as a comma
     return str(value)
-
-
-def to_argv(settings: BaseModel) -> list[str]:
-    """The flags that give `settings` its values where they differ from the defaults, for
-    starting a command as a child process: parsing them back yields the same settings."""
-    argv: list[str] = []
-    for item in options(type(settings)):
-        value: Any = settings
-        for name in item.path:
-            value = getattr(value, name)
-        if not item.required and value == item.default:
-            continue
-        base, _ = unwrap_optional(item.annotation)
-        if value is None:
-            raise ValueError(f"{item.flag}: none cannot be given on a command line")
-        if base is bool:
-            argv.append(item.flag if value else "--no-" + item.flag[2:])
-        elif get_origin(base) is tuple:
-            for part in value:
-                argv += [item.flag, _as_text(part)]
-        else:
-            argv += [item.flag, _as_text(value)]
-    return argv
-
-
-def _as_text(value: Any) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
