@@ -12,6 +12,7 @@ from movierec.ingest import cli as ingest_cli
 from movierec.monitoring import cli as monitoring_cli
 from movierec.online import cli as online_cli
 from movierec.release import cli as release_cli
+from movierec.release import scheduler as release_scheduler
 from movierec.release import train as release_train
 from movierec.serving import cli as serving_cli
 from movierec.training import cli as training_cli
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     online_cli.add_parsers(sub)
     monitoring_cli.add_parsers(sub)
     release_cli.add_parsers(sub)
+    release_scheduler.add_parsers(sub)
     return parser
 
 

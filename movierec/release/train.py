@@ -80,8 +80,17 @@ def gated_train(
     return release(run, Registry(config.models_dir), gate or GateConfig(), say)
 
 
+# Where a candidate that passed the gate goes instead of production (a canary): given the
+# candidate and the gate's verdict, it starts the canary and returns what it started.
+Canary = Callable[[str, Verdict], dict[str, Any]]
+
+
 def release(
-    run: TrainRun, registry: Registry, gate: GateConfig, say: Callable[..., None]
+    run: TrainRun,
+    registry: Registry,
+    gate: GateConfig,
+    say: Callable[..., None],
+    canary: Canary | None = None,
 ) -> dict[str, Any]:
     production = registry.production()
     candidate = run.candidate
@@ -107,6 +116,16 @@ def release(
     )
     evidence = write_evidence(registry, verdict)
     say({"stage": "gate", "passed": verdict.passed, "summary": verdict.summary()}, force=True)
+    if verdict.passed and canary is not None:
+        started = canary(candidate, verdict)
+        reason = (
+            f"candidate {candidate} ({run.winner}) passed the gate and serves a canary "
+            f"({started.get('experiment')}); production {production} stays until the canary "
+            f"decides: {verdict.summary()} (evidence: {GATES_DIR}/{evidence.name})"
+        )
+        summary = run.summary(registry.production(), False, reason)
+        gate_json = {"judged": True, **verdict.to_json(), "evidence": str(evidence)}
+        return {**summary, "gate": gate_json, "canary": started}
     if verdict.passed:
         reason = f"{run.reason}; {verdict.summary()} (evidence: {GATES_DIR}/{evidence.name})"
         registry.promote(candidate, reason, evidence=verdict.to_json(), decided_by="gate")
