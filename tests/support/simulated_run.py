@@ -2,10 +2,11 @@
 for a few simulated days, with a clean log (no dirt) and the run bounded by days, so that
 figures computed from the ingested store must equal the simulator's ledger exactly.
 
-`run_site` runs the real main job (`movierec run`): round one has no model yet (every
-call is answered 503), later rounds serve the model trained at the end of the previous
-round. `register_random_lists` adds a random-lists version to the run's registry beside
-the trained ones, fitted on the same data window, for experiments that need a floor.
+`run_site` runs the real main job (`movierec run --days`): until the scheduler's first
+training the service has no model (every call is answered 503), then it serves the
+trained models, released through the gate and canaries. `register_random_lists` adds a
+random-lists version to the run's registry beside the trained ones, fitted on the same
+data window, for experiments that need a floor.
 
     @pytest.fixture(scope="module")
     def site(tmp_path_factory):
@@ -29,7 +30,7 @@ from tests.support.commands import movierec
 
 # Small enough to finish in well under a minute, big enough that a few thousand calls
 # are made and some are answered by a trained model.
-SMALL = {"users": 2000, "movies": 80, "days": 4.0, "rounds": 2, "seed": 7}
+SMALL = {"users": 2000, "movies": 80, "days": 4.0, "seed": 7, "speed": 8000}
 
 
 @dataclass
@@ -63,11 +64,12 @@ def run_site(root: Path, **settings: Any) -> SiteRun:
     target = root / "run"
     flags = [f"--{name}={value}" for name, value in chosen.items()]
     done = movierec(
-        "run", *flags, "--faults=0", "--budget=0", "--api-port=0", "--service-port=0",
+        "run", *flags, "--faults=0", "--budget=0", "--retrain-every=5", "--min-events=2000",
+        "--api-port=0", "--service-port=0", "--monitor-port=0", "--metrics-port=0",
         "--quiet", "--dir", str(target),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    ledger = json.loads((target / "ledger.json").read_text())
+    ledger = json.loads((target / "site" / "ledger.json").read_text())
     return SiteRun(target, json.loads(done.stdout), ledger)
 
 
