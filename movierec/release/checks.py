@@ -147,3 +147,15 @@ def snapshot_build(seconds: float, bound: float, error: str | None) -> Check:
         seconds <= bound,
         f"the serving snapshot built in {seconds:.2f} s (the bound: {bound:g} s)",
     )
+
+
+def answer_delay(delay_ms: float, bound_ms: float) -> Check:
+    """A model that declares a wait before each answer (the slow kind) is held to a bound
+    here, before a canary would find it out on live traffic."""
+    return Check(
+        "answer_delay",
+        round(delay_ms, 3),
+        bound_ms,
+        delay_ms <= bound_ms,
+        f"each answer waits {delay_ms:g} ms before it is sent (the bound: {bound_ms:g} ms)",
+    )

@@ -37,7 +37,7 @@ from movierec.evaluation.plan import Plan
 from movierec.models.base import LIST_LENGTH, Recommender
 from movierec.models.kinds import fit, load_model
 from movierec.registry.versions import Registry
-from movierec.release.checks import Check, coverage, full_lists, snapshot_build
+from movierec.release.checks import Check, answer_delay, coverage, full_lists, snapshot_build
 from movierec.serving.snapshot import build
 from movierec.times import iso
 
@@ -61,6 +61,12 @@ class GateConfig(SettingsGroup):
     )
     build_seconds: float = Field(
         300.0, gt=0, description="longest the candidate's serving snapshot may take to build"
+    )
+    answer_delay_ms: float = Field(
+        50.0,
+        ge=0,
+        description="longest answer delay the candidate's model may declare (the site "
+        "gives up after 600 ms)",
     )
 
 
@@ -245,8 +251,10 @@ def _snapshot_checks(registry: Registry, candidate: str, config: GateConfig) -> 
         return [
             snapshot_build(spent, config.build_seconds, failed),
             Check("full_lists", None, 0.0, False, f"no snapshot to read lists from ({failed})"),
+            Check("answer_delay", None, config.answer_delay_ms, False, f"no snapshot ({failed})"),
         ]
     return [
         snapshot_build(snapshot.built_seconds, config.build_seconds, None),
         full_lists(snapshot),
+        answer_delay(snapshot.answer_delay * 1000, config.answer_delay_ms),
     ]

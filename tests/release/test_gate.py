@@ -129,6 +129,7 @@ def test_random_lists_are_refused_with_the_evidence(
         "score": False,
         "snapshot_build": True,
         "full_lists": True,
+        "answer_delay": True,
         "coverage": True,
     }
     score = verdict.checks[0]
@@ -190,8 +191,21 @@ def test_an_artifact_that_cannot_build_fails_and_says_why(
     verdict = gate(registry, candidate, production, folds, catalogue)
     assert checks(verdict)["snapshot_build"] is False
     assert checks(verdict)["full_lists"] is False
+    assert checks(verdict)["answer_delay"] is False
     build = next(c for c in verdict.checks if c.name == "snapshot_build")
     assert "not movie ids" in build.detail
+
+
+def test_a_model_that_declares_slow_answers_is_refused_before_any_canary(
+    tmp_path: Path, folds: Plan, catalogue: Catalogue, everything: TrainingData
+) -> None:
+    registry = Registry(tmp_path)
+    production = add(registry, "popularity", folds.validation.train, folds.last_ns)
+    candidate = add(registry, "slow", everything, folds.last_ns)
+    verdict = gate(registry, candidate, production, folds, catalogue)
+    delay = next(c for c in verdict.checks if c.name == "answer_delay")
+    assert (delay.value, delay.threshold, delay.passed) == (800.0, 50.0, False)
+    assert not verdict.passed and "answer_delay" in verdict.summary()
 
 
 def test_a_production_that_cannot_be_scored_keeps_production_loudly(

@@ -65,6 +65,7 @@ def test_train_twice_the_gate_keeps_a_worse_candidate_out(
         "score",
         "snapshot_build",
         "full_lists",
+        "answer_delay",
         "coverage",
     ]
     registry = Registry(models)
