@@ -7,7 +7,8 @@ does not go to production: it serves a canary (movierec/release/canary.py), and 
 `--canary-every` seconds the canary's online figures decide promote, abort or wait. While
 a canary runs, nothing else is trained: one candidate at a time, judged on traffic that
 only it and production shared. The first model (no production yet) is promoted as
-training always did: there is nothing to protect.
+training always did: there is nothing to protect; and until there is one, a training that
+could promote nothing is tried again on the next batch, not after `--every`.
 
 What it did is printed as one JSON line per decision, and kept in MODELS/scheduler.json
 (when it last trained, on which batch), so a restarted scheduler waits out the rest of
@@ -134,11 +135,16 @@ class Scheduler:
 
         def canary(candidate: str, verdict: Verdict) -> dict[str, Any]:
             evidence = {"gate": verdict.to_json()}
-            experiment = start_canary(self.models, candidate, command.canary, evidence, "gate")
+            try:
+                experiment = start_canary(self.models, candidate, command.canary, evidence, "gate")
+            except ValueError as error:  # someone started a canary or experiment meanwhile
+                return {"experiment": None, "candidate": candidate, "refused": str(error)}
             return {"experiment": experiment.id, "candidate": candidate}
 
         summary = release(run, registry, command.gate, self.progress, canary)
-        self._remember(started, batch, None)
+        # Until a model is in production every call fails: try again on the next batch
+        # rather than after a whole interval.
+        self._remember(started if summary["production"] else 0.0, batch, None)
         outcome = {
             "step": "train",
             "batch": batch,

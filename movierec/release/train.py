@@ -81,7 +81,8 @@ def gated_train(
 
 
 # Where a candidate that passed the gate goes instead of production (a canary): given the
-# candidate and the gate's verdict, it starts the canary and returns what it started.
+# candidate and the gate's verdict, it starts the canary and returns what it started, or
+# {"refused": why} when it could not (production then stays, recorded as a keep).
 Canary = Callable[[str, Verdict], dict[str, Any]]
 
 
@@ -118,11 +119,19 @@ def release(
     say({"stage": "gate", "passed": verdict.passed, "summary": verdict.summary()}, force=True)
     if verdict.passed and canary is not None:
         started = canary(candidate, verdict)
-        reason = (
-            f"candidate {candidate} ({run.winner}) passed the gate and serves a canary "
-            f"({started.get('experiment')}); production {production} stays until the canary "
-            f"decides: {verdict.summary()} (evidence: {GATES_DIR}/{evidence.name})"
-        )
+        if started.get("refused"):  # a canary or experiment began while this one trained
+            reason = (
+                f"candidate {candidate} ({run.winner}) passed the gate but its canary could "
+                f"not start ({started['refused']}); production {production} stays: "
+                f"{verdict.summary()} (evidence: {GATES_DIR}/{evidence.name})"
+            )
+            registry.keep(reason, evidence=verdict.to_json(), decided_by="gate")
+        else:
+            reason = (
+                f"candidate {candidate} ({run.winner}) passed the gate and serves a canary "
+                f"({started.get('experiment')}); production {production} stays until the "
+                f"canary decides: {verdict.summary()} (evidence: {GATES_DIR}/{evidence.name})"
+            )
         summary = run.summary(registry.production(), False, reason)
         gate_json = {"judged": True, **verdict.to_json(), "evidence": str(evidence)}
         return {**summary, "gate": gate_json, "canary": started}

@@ -13,7 +13,8 @@ import pytest
 from movierec.ingest.runner import IngestConfig, Ingestor
 from movierec.registry.experiments import Experiments
 from movierec.registry.versions import Registry
-from movierec.release.canary import running
+from movierec.release.canary import running, start_canary
+from movierec.release.canary_rules import CanaryConfig
 from movierec.release.scheduler import STATE, ScheduleCommand, Scheduler
 from movierec_sim.api import SiteApiServer
 from movierec_sim.world import World, WorldConfig
@@ -107,3 +108,41 @@ def test_too_few_events_wait_for_more(
     assert scheduler.tick() is None
     assert "fewer than --min-events" in said[-1]["why"]
     assert not (tmp_path / "models" / STATE).exists()
+
+
+def test_a_canary_started_by_someone_else_while_training_keeps_production(
+    halves: tuple[World, list[bytes], list[bytes]], tmp_path: Path
+) -> None:
+    """The scheduler checks for a running canary before it trains, and a training takes a
+    while: an operator's canary started meanwhile must not crash it nor be replaced."""
+    world, first, second = halves
+    ingest(world, tmp_path / "log", tmp_path / "store", first)
+    scheduler = Scheduler(command(tmp_path), lambda *_, **__: None)
+    first_training = scheduler.tick()
+    assert first_training is not None and first_training["promoted"]
+    production = Registry(tmp_path / "models").production()
+    registered = [v["version"] for v in Registry(tmp_path / "models").read()["versions"]]
+    operators = next(v for v in registered if v != production)
+    ingest(world, tmp_path / "log", tmp_path / "store", second)
+    start_canary(tmp_path / "models", operators, CanaryConfig(), {}, "operator")
+    outcome = scheduler._train()  # as if the canary had started while this ran
+    assert outcome["promoted"] is False and outcome["canary"]["refused"]
+    assert "a canary is already running" in outcome["reason"]
+    registry = Registry(tmp_path / "models")
+    assert registry.production() == production
+    assert running(tmp_path / "models")["candidate"] == operators  # type: ignore[index]
+    last = registry.releases()[-1]
+    assert (last.decision, last.decided_by) == ("keep", "gate") and last.evidence["passed"]
+
+
+def test_without_production_a_training_that_promoted_nothing_is_retried_on_new_data(
+    halves: tuple[World, list[bytes], list[bytes]], tmp_path: Path
+) -> None:
+    world, first, _ = halves
+    ingest(world, tmp_path / "log", tmp_path / "store", first[:1500])
+    scheduler = Scheduler(command(tmp_path, every=3600.0, min_events=100), lambda *_, **__: None)
+    too_early = scheduler.tick()
+    assert too_early is not None and too_early["production"] is None  # nothing comparable
+    ingest(world, tmp_path / "log", tmp_path / "store", first[1500:])
+    retried = scheduler.tick()  # within the hour, but every call fails without a model
+    assert retried is not None and retried["promoted"] is True
