@@ -136,6 +136,17 @@ def test_runs_until_stopped_restarts_a_crash_and_resumes_losing_nothing(tmp_path
     else:  # a canary still running when the first run stopped goes on where it was
         assert first_answer["version"] in {r.evidence.get("candidate") for r in releases}
 
+    # Any answer is explained from the run's folder: its version and what made it.
+    last = after[-1]
+    explained = movierec(
+        "provenance", "--dir", str(root), "--user", str(last["user"]), "--time", last["time"]
+    )
+    assert explained.returncode == 0, explained.stderr
+    found = json.loads(explained.stdout)
+    assert found["version"] == last["version"] and found["answer"]["time"] == last["time"]
+    made = Registry(models).provenance(last["version"])
+    assert found["data"] == made["data"] and found["code"] == made["code"]
+
     # Nothing lost, nothing doubled: what the store holds is what the site's ledger says
     # it wrote, over both runs, the SIGKILL and the SIGINT.
     ledger = orjson.loads((root / "site" / "ledger.json").read_bytes())
