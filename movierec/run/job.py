@@ -61,8 +61,8 @@ def run(config: RunConfig) -> int:
     supervisor = Supervisor(
         children(config, root, ports), root / "logs" / "supervisor.jsonl", display.event
     )
-    supervisor.record("run", resumed=resumed, stream=stream_url(config, root), days=config.days)
     display.message(_where(root, ports, resumed))
+    supervisor.record("run", resumed=resumed, stream=stream_url(config, root), days=config.days)
     _write_where(root, ports)
     outcome: dict[str, Any] = {"dir": str(root), "resumed": resumed}
     try:
