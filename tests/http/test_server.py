@@ -190,6 +190,10 @@ def refuses_connections(port: int) -> bool:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        # The probe reached the backlog just as the listener closed: it is closing; the
+        # next probe is refused once it is gone.
+        return False
     return False
 
 
