@@ -69,7 +69,8 @@ def run(config: RunConfig) -> int:
         supervisor.start(stop.is_set)
         while not stop.is_set():
             supervisor.watch()
-            display.update(status(root, supervisor.restarts))
+            if display.due():
+                display.update(status(root, supervisor.restarts))
             if supervisor.finished("site"):
                 outcome["caught_up"] = _catch_up(root, stop)
                 break

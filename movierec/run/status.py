@@ -84,11 +84,14 @@ class Display:
         self.stream.write(text + "\n")
         self.stream.flush()
 
+    def due(self) -> bool:
+        """Whether the next update would be shown (status is read only then)."""
+        return self.enabled and time.monotonic() - self._last >= (1.0 if self.tty else self.every)
+
     def update(self, figures: dict[str, Any]) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self._last < (1.0 if self.tty else self.every):
+        if not self.due():
             return
-        self._last = now
+        self._last = time.monotonic()
         if self.tty:
             self.stream.write("\r\x1b[2K" + _line(figures))
             self._dirty = True
