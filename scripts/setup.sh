@@ -8,13 +8,17 @@ python=${PYTHON:-python3}
 
 # Debian packages: a real browser for the tests of the HTML reports, the HTTP load tool
 # of the HTTP benchmarks and nginx, their practical limit, and Prometheus with promtool for
-# the monitoring tests (needs root and apt; skipped quietly otherwise). nginx lives in
+# the monitoring tests, Podman for the container tests (needs root and apt; skipped quietly otherwise). nginx lives in
 # /usr/sbin, which is not on every user's PATH.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# Podman with runc, and mmdebstrap for a local Debian base image: the container tests.
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "setup: installing ${missing[*]} from Debian's packages" >&2
   (apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
