@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it: set-up, lint, a real Kafka broker (started by
-# scripts/kafka.py when Java is present), then every test with coverage.
+# scripts/kafka.py when Java is present), then every test with coverage; after them, the
+# coverage floor and the offline model report (below).
 # Extra arguments go to pytest (e.g. scripts/test.sh tests/movierec_sim -k ledger).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,3 +31,13 @@ fi
 mkdir -p reports
 .venv/bin/pytest --cov --cov-report=term --cov-report=json:reports/coverage.json \
   --cov-report=html:reports/coverage "$@"
+stop_kafka  # the tests were its only users
+
+# After the whole suite only (no arguments): a subset's coverage says nothing against the
+# floor, and the model report is CI's. The floor in .ci/coverage-floor fails a run below it
+# and rises after one above it; the model report (reports/model/) trains and evaluates on a
+# small simulated world when the pipeline code changed since the last one.
+if [ $# -eq 0 ]; then
+  .venv/bin/python scripts/coverage_floor.py
+  .venv/bin/python scripts/model_report.py
+fi
