@@ -319,6 +319,11 @@ def build(root: Path, work: Path, out: Path, fp: str) -> dict[str, Any]:
     return summary
 
 
+def shown(path: Path) -> str:
+    """The path from the current folder when it lies below it (as a reader would type it)."""
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
 def one_line(summary: dict[str, Any], out: Path) -> str:
     metric = summary.get("metric") or "ndcg@20"
     win, base, world = summary["winner"], summary["baseline"], summary["world"]
@@ -328,7 +333,8 @@ def one_line(summary: dict[str, Any], out: Path) -> str:
         f"{base[metric]:.4f} ({ratio:.2f}x), recall@20 {win['recall@20']:.3f} vs "
         f"{base['recall@20']:.3f}, coverage {win['coverage']:.2f} vs {base['coverage']:.2f}; "
         f"{world['users']} users x {world['movies']} movies, {world['days']} days, "
-        f"{world['lines']:,} lines; {summary['seconds']['total']:.1f} s -> {out / 'offline.html'}"
+        f"{world['lines']:,} lines; {summary['seconds']['total']:.1f} s "
+        f"-> {shown(out / 'offline.html')}"
     )
 
 
@@ -344,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if summary is not None and not args.force:
         print(
             f"model report: current (pipeline code {fp[:12]} unchanged since commit "
-            f"{(summary.get('commit') or '?')[:12]}): {out / 'offline.html'}"
+            f"{(summary.get('commit') or '?')[:12]}): {shown(out / 'offline.html')}"
         )
         return 0
     with tempfile.TemporaryDirectory(prefix="movierec-model-report-") as work:
