@@ -38,8 +38,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = REPO_ROOT / ".replicas"
 MARKER = ".movierec-replicas"
 
-# Passing a request on is bounded by the site's 600 ms: a replica that has not answered in
-# 500 ms is passed over, and nginx stops trying others 580 ms after the request arrived.
+PROXY_CONF = REPO_ROOT / "deploy" / "nginx" / "movierec-proxy.conf"  # shared with compose
+
 NGINX_CONF = """# Written by scripts/replicas.py; rewritten on every start.
 daemon on;
 worker_processes {workers};
@@ -61,14 +61,7 @@ http {{
   server {{
     listen {host}:{port} backlog=4096;
     location / {{
-      proxy_pass http://movierec;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_connect_timeout 200ms;
-      proxy_read_timeout 500ms;
-      proxy_next_upstream error timeout http_502 http_503;
-      proxy_next_upstream_timeout 580ms;
-      proxy_next_upstream_tries {tries};
+      include {proxy};
     }}
   }}
 }}
@@ -203,7 +196,7 @@ def write_nginx_conf(directory: Path, state: dict[str, Any]) -> Path:
             servers=servers,
             host=state["host"],
             port=state["port"],
-            tries=len(state["replicas"]),
+            proxy=PROXY_CONF,
         )
     )
     return conf

@@ -1,0 +1,78 @@
+"""The movierec image: a non-root service answering /recommend on the host, configured from
+the environment, healthy once it serves a model, stopped cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import urllib.request
+from pathlib import Path
+
+from tests.deploy.conftest import podman
+from tests.support.waiting import wait_until
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def answers(port: int) -> bytes | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/recommend/1", timeout=2) as r:
+            return bytes(r.read()) if r.status == 200 else None
+    except OSError:
+        return None
+
+
+def test_the_image_is_built_as_the_docs_say(movierec_image: str) -> None:
+    image = json.loads(podman("image", "inspect", movierec_image).stdout)[0]
+    config = image["Config"]
+    assert config["User"] == "movierec"
+    assert set(config["ExposedPorts"]) == {"8082/tcp"}
+    assert set(config["Volumes"]) == {"/data"}
+    assert config["Entrypoint"] == ["movierec"]
+    assert config["Cmd"] == ["serve", "--models", "/data/models", "--port", "8082"]
+    assert "/healthz" in " ".join(image["Healthcheck"]["Test"])
+
+
+def test_the_service_answers_from_a_container(
+    movierec_image: str, trained_models: Path, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(trained_models, models)
+    # The container's user owns its data, as it would on a volume the trainer wrote.
+    for path in [models, *models.rglob("*")]:
+        os.chown(path, 10001, 10001)
+    port = free_port()
+    name = f"movierec-test-{port}"
+    podman(
+        "run", "-d", "--name", name, "--network", "host",
+        "-e", f"MOVIEREC_SERVE_PORT={port}", "-v", f"{models}:/data/models",
+        movierec_image, "serve", "--models", "/data/models",
+    )  # fmt: skip
+    try:
+        wait_until(lambda: answers(port) is not None, timeout=120, what="an answer")
+        body = answers(port)
+        assert body is not None and len(body.decode().strip().split(",")) == 20
+        assert podman("healthcheck", "run", name, check=False).returncode == 0
+        assert podman("exec", name, "id", "-u").stdout.strip() == "10001"
+        # SIGTERM: in-flight requests finish, the answer log is flushed, exit code 0.
+        podman("stop", "--time", "20", name)
+        state = podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
+        assert state == "0"
+        assert any((models / "answers").glob("answers-*.jsonl"))
+    finally:
+        podman("rm", "--force", "--ignore", name, check=False)
+
+
+def test_a_bad_setting_in_the_environment_stops_it_with_exit_2(movierec_image: str) -> None:
+    done = podman(
+        "run", "--rm", "--network", "host", "-e", "MOVIEREC_SERVE_PORT=eighty",
+        movierec_image, "serve", "--models", "/data/models", check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "MOVIEREC_SERVE_PORT" in done.stderr
