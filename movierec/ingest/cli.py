@@ -16,6 +16,7 @@ from movierec.ingest.config import IngestConfig
 from movierec.ingest.metrics import serve_metrics
 from movierec.ingest.runner import Ingestor
 from movierec.progress import Progress
+from movierec.stream import StreamUnavailableError
 
 
 class IngestCommand(IngestConfig):
@@ -44,6 +45,15 @@ def run_ingest(command: IngestCommand) -> int:
         print(f"ingest: metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
     try:
         report = ingestor.run(should_stop=stop.is_set)
+    except StreamUnavailableError as error:
+        # Every committed batch is in the store and its position in the checkpoint: a
+        # restart (by hand, the supervisor or the container's policy) resumes there.
+        print(
+            f"movierec ingest: the stream {command.source} is unreachable ({error}); "
+            "stopped at the last committed batch",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         if server is not None:
             server.shutdown()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from movierec.stream.base import Batch, Position, Sink, Source
+from movierec.stream.base import Batch, Position, Sink, Source, StreamUnavailableError
 from movierec.stream.locallog import LocalLogSink, LocalLogSource
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Position",
     "Sink",
     "Source",
+    "StreamUnavailableError",
     "StreamUrl",
     "open_sink",
     "open_source",

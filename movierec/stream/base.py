@@ -20,6 +20,11 @@ import pyarrow as pa
 Position = Any
 
 
+class StreamUnavailableError(OSError):
+    """The stream cannot be reached now (a broker down or still starting): nothing was read,
+    so a later attempt from the same position loses and duplicates nothing."""
+
+
 @dataclass(slots=True)
 class Batch:
     """Messages read in one call, with where each came from and where to resume after them."""

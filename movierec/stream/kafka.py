@@ -28,7 +28,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from movierec.stream.base import Batch, Position
+from movierec.stream.base import Batch, Position, StreamUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,10 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
 WRITE_CHUNK = 10_000  # messages per produce_batch call
 MAX_CONSUME = 100_000  # per consume() call: bigger calls starve the prefetcher (measured 2x slower)
 METADATA_TIMEOUT = 10.0
+# What a metadata request fails with when no broker answers (down, or not started yet).
+UNREACHABLE = frozenset(
+    {KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN}
+)
 REFRESH_INTERVAL = 5.0  # how often at_end() looks for partitions added to the topic
 
 
@@ -211,7 +215,12 @@ class KafkaSource:
         log.warning("kafka consumer: %s", err)
 
     def _partitions(self) -> list[int]:
-        meta = self._consumer.list_topics(topic=self.topic, timeout=METADATA_TIMEOUT)
+        try:
+            meta = self._consumer.list_topics(topic=self.topic, timeout=METADATA_TIMEOUT)
+        except KafkaException as error:
+            if error.args and error.args[0].code() in UNREACHABLE:
+                raise StreamUnavailableError(f"{self.topic}: {error.args[0].str()}") from error
+            raise
         self._refreshed = time.monotonic()
         info = meta.topics.get(self.topic)
         return [] if info is None or info.error is not None else sorted(info.partitions)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,20 @@ def test_a_bad_source_is_a_clear_error(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 2 and "file://PATH or kafka://" in done.stderr
+
+
+def test_a_broker_nobody_runs_is_a_clear_error(tmp_path: Path) -> None:
+    """No traceback and no store changed: one line naming the stream, exit 1, so whatever
+    restarts ingestion (the supervisor, a container's policy) resumes at the checkpoint."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free, and nothing listens on it once closed
+    source = f"kafka://127.0.0.1:{port}/movielog"
+    done = subprocess.run(
+        [sys.executable, "-m", "movierec.cli", "ingest", "--source", source,
+         "--store", str(tmp_path / "s"), "--follow", "--quiet"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert f"the stream {source} is unreachable" in done.stderr
+    assert "Traceback" not in done.stderr
