@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -38,6 +39,7 @@ log = logging.getLogger("movierec.serving")
 MAX_USERS = 200_000  # users whose recent events are remembered (least recent forgotten)
 MAX_EVENTS = 200  # recent events remembered per user
 RATING_SCALES = (5, 10)  # the site's rating scales, as ingestion accepts them
+RETRY_MAX_SECONDS = 30.0  # longest pause before reopening a stream that failed
 
 
 class Freshness:
@@ -80,6 +82,25 @@ class Freshness:
         self._redo.set()
 
     def _run(self) -> None:
+        """Follow the stream until stopped. A stream that fails (a broker not up yet, or
+        gone for a while) is reopened after a pause that doubles up to 30 s, each failure
+        logged and counted: the service keeps answering from the model meanwhile."""
+        pause = 1.0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self._follow()
+                return
+            except Exception:
+                self.service.metrics.fresh_failures += 1
+                log.exception("freshness: reading %s failed; again in %.0f s", self.url, pause)
+            if time.monotonic() - started > RETRY_MAX_SECONDS:
+                pause = 1.0  # it had been working: a new outage starts the pauses afresh
+            if self._stop.wait(pause):
+                return
+            pause = min(pause * 2, RETRY_MAX_SECONDS)
+
+    def _follow(self) -> None:
         source = open_source(self.url, group=self.group)
         try:
             try:
@@ -96,8 +117,6 @@ class Freshness:
                     touched = set(self.recent)
                 if touched:
                     self.refresh(touched)
-        except Exception:  # the service keeps answering from the model if this dies
-            log.exception("freshness stopped")
         finally:
             source.close()
 

@@ -87,6 +87,7 @@ class Metrics(Collector):
         self.model_loaded_at = 0.0
         self.fresh_updates = 0
         self.fresh_events = 0
+        self.fresh_failures = 0  # the stream failed and was reopened
         self.telemetry_written = 0
         self.telemetry_dropped = 0
         self.started = time.time()
@@ -218,6 +219,11 @@ class Metrics(Collector):
             "movierec_fresh_events_total",
             "Watch and rate events freshness took in from the stream (future-dated ones left out).",
             value=self.fresh_events,
+        )
+        yield CounterMetricFamily(
+            "movierec_fresh_failures_total",
+            "Times the stream freshness follows failed and was reopened after a pause.",
+            value=self.fresh_failures,
         )
         yield CounterMetricFamily(
             "movierec_fresh_updates_total",

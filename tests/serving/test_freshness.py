@@ -66,3 +66,21 @@ def test_other_rating_scales_are_refused(tmp_path: Path, scale: int) -> None:
     service = RecommendationService(tmp_path / "models")
     with pytest.raises(ValueError, match="rating_scale is 5 or 10"):
         Freshness(service, f"file://{tmp_path / 'log'}", rating_scale=scale)
+
+
+def test_a_stream_that_fails_is_reopened_and_followed(tmp_path: Path) -> None:
+    """A log that cannot be read yet (here a directory where the file will be; in a
+    deployment, a broker still starting) is retried, counted, then followed."""
+    log = tmp_path / "log"
+    log.mkdir()
+    service = RecommendationService(tmp_path / "models")
+    freshness = Freshness(service, f"file://{log}", poll=0.05).start()
+    try:
+        wait_until(lambda: service.metrics.fresh_failures >= 1, timeout=30, what="a failure")
+        log.rmdir()
+        log.write_bytes(b"\n".join(LOG) + b"\n")
+        wait_until(lambda: 99 in freshness.recent, timeout=60, what="the log to be followed")
+    finally:
+        freshness.stop()
+    assert sorted(freshness.recent) == [1, 4, 99]
+    assert "movierec_fresh_failures_total" in service.metrics.render().decode()
