@@ -11,6 +11,7 @@ import pytest
 
 from movierec_sim.world import World, WorldConfig
 from tests.support.simulated import SimulatedStore, simulate_into
+from tests.support.simulated_run import SiteRun, run_site
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +83,11 @@ def trained_models(
     )
     assert done.returncode == 0, done.stderr
     return models
+
+
+@pytest.fixture(scope="session")
+def simulated_run(tmp_path_factory: pytest.TempPathFactory) -> SiteRun:
+    """A short `movierec run`: the simulated site against our real service (about a minute;
+    shared by the online and the simulator's conversion tests, which must not change it:
+    they copy its registry before registering anything)."""
+    return run_site(tmp_path_factory.mktemp("site-run"))

@@ -22,7 +22,7 @@ from movierec_sim.faults import RECOMMENDATION, WATCH, FaultConfig, LineFacts
 from movierec_sim.world import World, WorldConfig
 from tests.movierec_sim.conftest import simulate
 from tests.support.conversion import conversion_at_30m
-from tests.support.simulated_run import SiteRun, register_random_lists, run_site
+from tests.support.simulated_run import SiteRun, register_random_lists
 from tests.support.store import T0, write_watch
 
 S = 10**9  # ns a second
@@ -126,9 +126,9 @@ def test_the_tally_counts_later_visits_edges_and_only_written_lines() -> None:
     ]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> SiteRun:
-    return run_site(tmp_path_factory.mktemp("site"))
+@pytest.fixture
+def site(simulated_run: SiteRun) -> SiteRun:
+    return simulated_run
 
 
 def test_the_ledger_equals_the_log_on_a_clean_run_against_our_service(site: SiteRun) -> None:

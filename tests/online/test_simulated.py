@@ -5,6 +5,7 @@ model and random lists declares random lists worse."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,13 +14,13 @@ from movierec.online.figures import online_report
 from movierec.registry.versions import Registry
 from tests.support.commands import movierec
 from tests.support.online import serve_models
-from tests.support.simulated_run import SMALL, SiteRun, register_random_lists, run_site
+from tests.support.simulated_run import SMALL, SiteRun, register_random_lists
 from tests.support.waiting import wait_until
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> SiteRun:
-    return run_site(tmp_path_factory.mktemp("site"))
+@pytest.fixture
+def site(simulated_run: SiteRun) -> SiteRun:
+    return simulated_run
 
 
 def test_conversion_from_the_log_equals_the_simulators_ledger(site: SiteRun) -> None:
@@ -39,13 +40,15 @@ def test_conversion_from_the_log_equals_the_simulators_ledger(site: SiteRun) -> 
 def test_an_experiment_against_random_lists_declares_them_worse(
     site: SiteRun, tmp_path: Path
 ) -> None:
-    production = Registry(site.models).production()
+    models = tmp_path / "models"  # the shared run stays as it was
+    shutil.copytree(site.models, models)
+    production = Registry(models).production()
     assert production is not None
-    floor = register_random_lists(site.store, site.models)
-    live = serve_models(site.models, tmp_path)
+    floor = register_random_lists(site.store, models)
+    live = serve_models(models, tmp_path)
     try:
         started = movierec(
-            "experiment", "start", "--models", str(site.models),
+            "experiment", "start", "--models", str(models),
             "--arm", f"control={production}:0.5", "--arm", f"candidate={floor}:0.5",
         )  # fmt: skip
         assert started.returncode == 0, started.stderr
@@ -73,7 +76,7 @@ def test_an_experiment_against_random_lists_declares_them_worse(
     assert ingested.returncode == 0, ingested.stderr[-2000:]
     out = tmp_path / "experiment.json"
     reported = movierec(
-        "experiment", "report", "--store", str(store), "--models", str(site.models),
+        "experiment", "report", "--store", str(store), "--models", str(models),
         "--report", str(out), "--final",
     )  # fmt: skip
     assert reported.returncode == 0, reported.stderr[-2000:]
