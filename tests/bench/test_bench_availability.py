@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_availability_benchmark_aborts_the_bad_candidates(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "bench/bench_availability.py", "--days", "4", "--warmup-days", "1",
-         "--speed", "4000", "--users", "2000", "--movies", "100", "--budget", "0",
+         "--speed", "8000", "--users", "2000", "--movies", "100", "--budget", "0",
          "--retrain-every", "1000", "--canary-requests", "200", "--bad-after", "2",
          "--bad-every", "2", "--dir", str(tmp_path / "run")],
         cwd=ROOT,
