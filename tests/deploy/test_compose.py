@@ -27,7 +27,7 @@ ENV = {
     "STANDINS": "1",
     "SITE_USERS": "2000",
     "SITE_MOVIES": "300",
-    "SITE_SPEED": "3000",
+    "SITE_SPEED": "6000",
     "RETRAIN_EVERY": "20",
     "RETRAIN_BUDGET": "5",
     "RETRAIN_MIN_EVENTS": "2000",

@@ -88,9 +88,12 @@ class Cluster:
         return counts
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, trained_models: Path) -> Iterator[Cluster]:
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, trained_models: Path) -> Iterator[Cluster]:
+    """One set of replicas for the module (starting three takes a while): the crash test
+    restarts them all, and the release test, last, promotes another version."""
     tool("nginx", "the replicas run behind it")
+    tmp_path = tmp_path_factory.mktemp("replicas")
     models = tmp_path / "models"
     shutil.copytree(trained_models, models)
     directory = tmp_path / "replicas"

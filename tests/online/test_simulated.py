@@ -63,7 +63,7 @@ def test_an_experiment_against_random_lists_declares_them_worse(
         log = tmp_path / "log"
         simulated = movierec(
             "simulate", f"--users={SMALL['users']}", f"--movies={SMALL['movies']}",
-            f"--seed={SMALL['seed']}", "--days=3", "--faults=0", "--quiet",
+            f"--seed={SMALL['seed']}", "--days=5", "--faults=0", "--quiet",
             f"--service=http://{live.address}", f"--stream=file://{log}",
         )  # fmt: skip
         assert simulated.returncode == 0, simulated.stderr[-2000:]
@@ -89,4 +89,5 @@ def test_an_experiment_against_random_lists_declares_them_worse(
         low, high = arm["conversion@30m"]["interval"]
         assert low <= arm["conversion@30m"]["value"] <= high
     verdict = {c["metric"]: c["verdict"] for c in report["comparisons"]}
-    assert verdict["conversion@30m"] == "worse"
+    figures = {name: arm["conversion@30m"] for name, arm in arms.items()}
+    assert verdict["conversion@30m"] == "worse", figures
