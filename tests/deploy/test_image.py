@@ -6,18 +6,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import urllib.request
 from pathlib import Path
 
 from tests.deploy.conftest import podman
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def answers(port: int) -> bytes | None:

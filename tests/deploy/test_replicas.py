@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from movierec.registry.versions import Registry
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,12 +110,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, trained_models: Path) -> I
         yield Cluster(directory, models, port)
     finally:
         replicas("stop", "--dir", str(directory))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Load:

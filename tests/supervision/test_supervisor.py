@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import sys
 import time
 import urllib.request
@@ -15,6 +14,7 @@ import pytest
 
 from movierec.supervision.process import ChildSpec
 from movierec.supervision.supervisor import Supervisor
+from tests.support.ports import free_port
 
 # Crashes (status 3) on its first run; then runs until SIGINT and exits 0.
 _UNTIL_SIGINT = """
@@ -33,12 +33,6 @@ signal.signal(signal.SIGINT, signal.SIG_IGN)
 pathlib.Path(sys.argv[1]).write_text("deaf now")
 signal.pause()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def python(code: str, *args: str) -> list[str]:
