@@ -156,6 +156,8 @@ def test_a_crash_and_a_rolling_restart_under_load(cluster: Cluster, tmp_path: Pa
     crash = load.stop()
     print(f"crash of one replica of 3 under wrk (-c{CONNECTIONS}): {crash}")
     assert cluster.status()["replicas"][1]["alive"] is False
+    # `status` says so in its exit code too: 3 while a replica is not ready.
+    assert replicas("status", "--dir", str(cluster.directory)).returncode == 3
     assert crash["requests"] > 3000
     # At most the crashed replica's requests in flight: one per connection at most, and
     # nginx passes those it can on, so usually none reaches wrk.
@@ -172,6 +174,7 @@ def test_a_crash_and_a_rolling_restart_under_load(cluster: Cluster, tmp_path: Pa
     assert rolling["requests"] > 3000
     assert failed(rolling) == 0
     assert all(r["ready"] for r in cluster.status()["replicas"])
+    assert replicas("status", "--dir", str(cluster.directory)).returncode == 0
 
 
 def test_every_replica_serves_the_released_version(cluster: Cluster) -> None:
