@@ -294,9 +294,9 @@ def _parse(text: str) -> Sample:
 def _sample_json(sample: Sample | None) -> list[list[Any]] | None:
     if sample is None:
         return None
-    return [
-        [name, dict(labels), value] for (name, labels), value in sorted(sample.items(), key=str)
-    ]
+    # Sorted on the labels' sorted pairs: a frozenset's own order depends on the hash seed.
+    rows = sorted((name, sorted(labels), value) for (name, labels), value in sample.items())
+    return [[name, dict(labels), value] for name, labels, value in rows]
 
 
 def _num(value: float | None) -> float | str | None:
