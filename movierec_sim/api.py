@@ -108,6 +108,9 @@ class SiteApiServer:
         self.control = control
         self._state = _FaultState(faults or ApiFaults())
         self._counts: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
+        # Set once the site has simulated its last day (`simulate --linger`): GET
+        # /_site/finished answers 200 from then on, 503 before.
+        self.finished = False
         self.http = HTTPServer(self.handle, host, port, **limits)
         self._thread: ServerThread | None = None
 
@@ -162,6 +165,8 @@ class SiteApiServer:
         path = request.path
         if path.startswith("/_control/"):
             return self._control(request) if self.control else _NOT_FOUND
+        if path == "/_site/finished":
+            return Response(200 if self.finished else 503, orjson.dumps(self.finished), JSON)
         if path.startswith("/user/"):
             kind, key = "user", path[6:]
         elif path.startswith("/movie/"):

@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import orjson
 from pydantic import Field, field_validator, model_validator
@@ -78,6 +78,11 @@ class SimulateCommand(Settings):
     )
     checkpoint_every: int = Field(
         3600, ge=1, description="simulated seconds between checkpoints (with --state)"
+    )
+    linger: bool = Field(
+        False,
+        description="after the last day, keep the API up until stopped (GET /_site/finished "
+        "answers 200), so ingestion can still check the last lines' movies",
     )
 
     @field_validator("stream")
@@ -150,6 +155,7 @@ def run_simulate(command: SimulateCommand) -> int:
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     progress = Progress("simulate", enabled=not command.quiet)
+    ledger: dict[str, Any] | None = None
     try:
         if store is None:
             sim = Simulation(world, command.sim_config(), sink, progress=progress)
@@ -168,15 +174,15 @@ def run_simulate(command: SimulateCommand) -> int:
             ledger = run.run(should_stop=stop.is_set)
     except CheckpointError as error:
         print(f"movierec simulate: {error}", file=sys.stderr)
-        return 2
     finally:
         sink.close()
-        signal.signal(signal.SIGINT, previous)
-        if api is not None:
-            ledger_api = api.stats()
+        if api is not None and ledger is None:
             api.stop()
+    if ledger is None:
+        signal.signal(signal.SIGINT, previous)
+        return 2
     if api is not None:
-        ledger["api"] = ledger_api
+        ledger["api"] = api.stats()
     if command.ledger:
         command.ledger.parent.mkdir(parents=True, exist_ok=True)
         command.ledger.write_bytes(orjson.dumps(ledger, option=orjson.OPT_INDENT_2))
@@ -186,13 +192,21 @@ def run_simulate(command: SimulateCommand) -> int:
         "service": ledger["online"].get("service", {}).get("share"),
         "oracle": ledger["online"].get("oracle", {}).get("share"),
     }
-    print(orjson.dumps(summary).decode())
+    print(orjson.dumps(summary).decode(), flush=True)
     if command.ledger and not command.quiet:
         print(
             f"movierec simulate: the site's user/movie API for this world (ingestion checks "
             f"movie ids with it): movierec site --ledger {command.ledger}",
             file=sys.stderr,
         )
+    if api is not None:
+        if command.linger and not stop.is_set():
+            api.finished = True
+            print("movierec simulate: finished; the API stays up until stopped", file=sys.stderr)
+            while not stop.wait(1.0):  # woken by SIGINT/SIGTERM's handler
+                pass
+        api.stop()
+    signal.signal(signal.SIGINT, previous)
     return 0
 
 

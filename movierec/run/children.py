@@ -23,7 +23,9 @@ from movierec.supervision.process import ChildSpec
 
 # Stopped first to last: the site stops sending requests and lines, and checkpoints;
 # the service answers until the very end.
-STOP_ORDER = ("site", "schedule", "monitor", "ingest", "serve")
+# Ingestion stops before the site: its last catalogue lookups (is this line's movie
+# real?) need the site's API, and lines it has not read wait safely in the log.
+STOP_ORDER = ("ingest", "site", "schedule", "monitor", "serve")
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ def children(config: RunConfig, root: Path, ports: Ports) -> list[ChildSpec]:
     log, store, models = stream_url(config, root), str(root / "store"), str(root / "models")
     logs = root / "logs"
     site = root / "site"
-    days = ["--days", str(config.days)] if config.days is not None else []
+    # A bounded site keeps its API up once done, until stopped after ingestion caught up.
+    days = ["--days", str(config.days), "--linger"] if config.days is not None else []
     schedule = ScheduleCommand(
         store=store,
         models_dir=models,
@@ -107,6 +110,7 @@ def children(config: RunConfig, root: Path, ports: Ports) -> list[ChildSpec]:
             logs / "site.log",
             ready_url=f"http://127.0.0.1:{ports.api}/user/1",
             finishes=config.days is not None,
+            done_url=f"http://127.0.0.1:{ports.api}/_site/finished" if days else None,
         ),
         ChildSpec(
             "ingest",

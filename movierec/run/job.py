@@ -1,15 +1,16 @@
 """`movierec run`: the main job — the simulated site and movierec, as separate supervised
 processes (movierec/run/children.py), until Ctrl-C or for `--days` simulated days.
 
-Ctrl-C (SIGINT) or SIGTERM stops the processes in order: the site first (it finishes its
+Ctrl-C (SIGINT) or SIGTERM stops the processes in order: ingestion first (while the site's
+API can still vouch for the movies of the lines it read), then the site (it finishes its
 tick, flushes its log and checkpoints), the service last. Nothing is lost: what the log
 holds and ingestion has not yet read is read by the next run, which resumes the same
 folder: the site from its checkpoint, ingestion from the store's, the service from the
 registry's production version, the scheduler from its state. A crashed process is
 restarted alone, after a pause that grows with repeated crashes, and the crash is logged.
 
-A bounded run (`--days`) waits, once the site has finished, until ingestion has stored
-every line the site wrote, stops the rest and writes its reports (the site's ledger, the
+A bounded run (`--days`) waits, once the site has finished (its API stays up), until
+ingestion has stored every line the site wrote, stops the rest and writes its reports (the site's ledger, the
 online figures from the log, the release records) under reports/, printing a JSON summary.
 """
 

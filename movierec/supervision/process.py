@@ -35,6 +35,9 @@ class ChildSpec:
     log: Path  # the child's stdout and stderr, appended across restarts
     ready_url: str | None = None  # answered with any HTTP status once the child is ready
     finishes: bool = False  # an exit with status 0 is the end of its work, not a crash
+    # Answers 200 once the child's work is done while it stays up to serve what others
+    # still need (the site's API for ingestion's last lookups); it is then finished too.
+    done_url: str | None = None
     grace: float = 30.0  # seconds between the stop signal and SIGKILL
     env: dict[str, str] = field(default_factory=dict)
 
@@ -86,6 +89,16 @@ class Child:
         self.restart_at = time.monotonic() + delay
         self._close_log()
         return delay
+
+    def done(self) -> bool:
+        """True once a running child answers its done URL with 200."""
+        if self.spec.done_url is None or not self.running:
+            return False
+        try:
+            with urllib.request.urlopen(self.spec.done_url, timeout=1.0) as answer:
+                return bool(answer.status == 200)
+        except (OSError, ValueError):  # HTTPError included: not done yet
+            return False
 
     def due(self) -> bool:
         return self.restart_at is not None and time.monotonic() >= self.restart_at

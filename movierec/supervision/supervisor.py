@@ -71,6 +71,9 @@ class Supervisor:
             elif child.due():
                 child.start()
                 self.record("restart", name, pid=_pid(child), starts=child.starts)
+            elif not child.finished and child.done():
+                child.finished = True
+                self.record("finished", name, pid=_pid(child), still_running=True)
 
     def finished(self, name: str) -> bool:
         return self.children[name].finished

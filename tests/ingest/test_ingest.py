@@ -140,15 +140,36 @@ def test_follow_keeps_up_with_a_live_stream(
     producer.start()
     report = ingestor.run(
         should_stop=lambda: (
-            done.is_set()
-            and ingestor.counters["lines_read"] >= ledger.get("lines", -1)
-            and ingestor.catalog.wait_idle(0.5)
+            done.is_set() and ingestor.counters["lines_read"] >= ledger.get("lines", -1)
         )
     )
     producer.join()
     assert report["lines_read"] == ledger["lines"] == 60_000
     assert report["stored"] == ledger["clean"]
     assert report["duplicates"] == ledger["faults"]["duplicate"]
+
+
+def test_a_stopped_follow_run_applies_the_verdicts_on_what_it_read(
+    tmp_path: Path, dirty_log: SimulatedLog, world: World
+) -> None:
+    """Stopped the moment it has read the last line, with the lookups of the last batches
+    still in flight at a slow API: the stop waits for them, so no unknown movie's line is
+    left stored as provisional."""
+    with SiteApiServer(world, port=0, faults=ApiFaults(latency_ms=10.0)) as api:
+        ingestor = Ingestor(
+            IngestConfig(
+                source=dirty_log.url,
+                store=str(tmp_path / "store"),
+                api=api.url,
+                follow=True,
+                batch_lines=20_000,
+                max_wait=0.1,
+                api_rate_limit=0.0,
+            )
+        )
+        lines = dirty_log.ledger["lines"]
+        report = ingestor.run(should_stop=lambda: ingestor.counters["lines_read"] >= lines)
+    assert_matches_ledger(report, dirty_log.ledger)
 
 
 def test_rebuild_reads_everything_again(

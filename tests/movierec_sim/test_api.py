@@ -129,6 +129,15 @@ def test_other_paths_are_404(api: Api, path: str) -> None:
     assert Client(api().port).get(path)[0] == 404
 
 
+def test_finished_answers_503_until_the_site_has_simulated_its_last_day(api: Api) -> None:
+    server = api()
+    client = Client(server.port)
+    assert client.get("/_site/finished") == (503, False)
+    server.finished = True
+    assert client.get("/_site/finished") == (200, True)
+    assert client.get("/user/12") == (200, USER)  # and it still answers
+
+
 def test_methods(api: Api) -> None:
     client = Client(api().port)
     assert client.get("/user/12", method="POST", body=b"{}")[0] == 405

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -12,6 +17,8 @@ from movierec.stream import open_source
 from movierec_sim.world import World, WorldConfig
 from tests.support.commands import movierec
 from tests.support.logcheck import classify
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 
 def test_simulate_writes_the_log_and_ledger(tmp_path: Path) -> None:
@@ -52,6 +59,42 @@ def test_simulate_writes_the_log_and_ledger(tmp_path: Path) -> None:
     assert summary["lines"] == 200_000 and summary["faults"] == ledger["faults"]
     last = [json.loads(line) for line in done.stderr.splitlines() if '"job":"simulate"' in line][-1]
     assert last["lines"] == 200_000
+
+
+def test_a_lingering_site_keeps_its_api_up_after_the_last_day_until_stopped(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    site = subprocess.Popen(
+        [sys.executable, "-m", "movierec.cli", "simulate", "--users", "200", "--movies", "50",
+         "--events", "2000", "--stream", f"file://{tmp_path / 'log'}", "--ledger",
+         str(tmp_path / "ledger.json"), "--api-port", str(port), "--service",
+         "http://127.0.0.1:9", "--linger", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    finished = f"http://127.0.0.1:{port}/_site/finished"
+    try:
+        wait_until(lambda: answers(finished) == 200, timeout=120, what="the site to finish")
+        ledger = json.loads((tmp_path / "ledger.json").read_bytes())
+        assert ledger["lines"] == 2000  # written before it lingers
+        movie = next(iter(World(WorldConfig(users=200, movies=50)).movie_index))
+        assert answers(f"http://127.0.0.1:{port}/movie/{movie}") == 200
+        assert site.poll() is None
+    finally:
+        site.send_signal(signal.SIGTERM)
+        out, err = site.communicate(timeout=60)
+    assert site.returncode == 0, err
+    assert json.loads(out)["lines"] == 2000
+
+
+def answers(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
 
 
 def test_bad_options_get_a_clear_error(tmp_path: Path) -> None:

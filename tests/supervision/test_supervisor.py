@@ -109,6 +109,36 @@ def test_a_child_that_finishes_its_work_is_not_restarted(tmp_path: Path) -> None
     assert [e["event"] for e in events(tmp_path / "events.jsonl")] == ["start", "finished"]
 
 
+def test_a_child_that_stays_up_once_done_is_finished_and_still_stopped_in_order(
+    tmp_path: Path,
+) -> None:
+    """The done URL answers 404 until the work is done (here: a file appears), then 200."""
+    port, served = free_port(), tmp_path / "served"
+    served.mkdir()
+    server = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    spec = ChildSpec(
+        "site",
+        [*server, "--directory", str(served)],
+        tmp_path / "site.log",
+        ready_url=f"http://127.0.0.1:{port}/",
+        done_url=f"http://127.0.0.1:{port}/done",
+    )
+    supervisor = Supervisor([spec], tmp_path / "events.jsonl", lambda _: None)
+    supervisor.start(lambda: False)
+    try:
+        supervisor.watch()
+        assert not supervisor.finished("site")  # answered, but 404: not done
+        (served / "done").write_text("yes")
+        until(lambda: supervisor.finished("site"), supervisor)
+        assert supervisor.children["site"].running  # finished, and still serving
+    finally:
+        supervisor.stop(["site"])
+    assert [e["event"] for e in events(tmp_path / "events.jsonl")] == [
+        "start", "finished", "stopped",
+    ]  # fmt: skip
+    assert not supervisor.children["site"].running
+
+
 def test_a_child_deaf_to_sigint_is_killed_after_its_grace(tmp_path: Path) -> None:
     ignoring = tmp_path / "ignoring"
     deaf = ChildSpec("deaf", python(_IGNORES_SIGINT, str(ignoring)), tmp_path / "d.log", grace=0.5)
