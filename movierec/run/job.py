@@ -10,8 +10,9 @@ registry's production version, the scheduler from its state. A crashed process i
 restarted alone, after a pause that grows with repeated crashes, and the crash is logged.
 
 A bounded run (`--days`) waits, once the site has finished (its API stays up), until
-ingestion has stored every line the site wrote, stops the rest and writes its reports (the site's ledger, the
-online figures from the log, the release records) under reports/, printing a JSON summary.
+ingestion has stored every line the site wrote, stops the rest and writes its reports (the
+site's ledger, the online figures from the log, the release records) under reports/,
+printing a JSON summary.
 """
 
 from __future__ import annotations
