@@ -28,6 +28,7 @@ __all__ = [
     "CacheReadError",
     "Catalogue",
     "CatalogueUsers",
+    "MovieReleases",
     "genre_mask",
     "occupation_code",
 ]
@@ -107,4 +108,23 @@ class Catalogue:
             movie_genres=np.array([genre_mask(m[1]) for m in movies], np.int64),
             movie_year=np.array([m[2] or 0 for m in movies], np.int16),
             movie_runtime=np.array([m[3] or 0 for m in movies], np.int32),
+        )
+
+
+@dataclass(frozen=True)
+class MovieReleases:
+    """When the movies the API answered for came out, as arrays sorted by id (the audit of
+    new releases' exposure reads them; training and serving need only the year)."""
+
+    ids: np.ndarray  # object (str)
+    date: np.ndarray  # datetime64[D], NaT where the API gave no release date
+    year: np.ndarray  # int16, 0 unknown
+
+    @classmethod
+    def load(cls, path: Path) -> MovieReleases:
+        rows = read_ok(path, "movie", ("release_date", "year"))
+        return cls(
+            ids=np.array([r[0] for r in rows], dtype=object),
+            date=np.array([r[1] or "NaT" for r in rows], dtype="datetime64[D]"),
+            year=np.array([r[2] or 0 for r in rows], np.int16),
         )

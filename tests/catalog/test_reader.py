@@ -18,6 +18,7 @@ from movierec.catalog.reader import (
     CacheReadError,
     Catalogue,
     CatalogueUsers,
+    MovieReleases,
     genre_mask,
     occupation_code,
 )
@@ -72,6 +73,25 @@ def test_users_and_movies_read_back_with_unknowns_coded(tmp_path: Path) -> None:
     assert users.occupation.tolist() == catalogue.user_occupation.tolist()
     dtypes = [users.ids.dtype, users.age.dtype, users.gender.dtype, users.occupation.dtype]
     assert dtypes == [np.int64, np.int16, np.int8, np.int8]
+
+
+def test_release_dates_read_back_with_unknowns_as_nat(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite"
+    dated = MovieRecord("b+2024", "T", 2024, (), None, *[None] * 7, "2024-12-25")
+    write(
+        path,
+        [
+            CacheEntry("movie", "b+2024", OK, dated),
+            CacheEntry("movie", "a+1990", OK, movie("a+1990", (), 1990, None)),
+            CacheEntry("movie", "c+", OK, movie("c+", (), None, None)),
+            CacheEntry("movie", "ghost+2001", NOT_FOUND),
+        ],
+    )
+    releases = MovieReleases.load(path)
+    assert releases.ids.tolist() == ["a+1990", "b+2024", "c+"]
+    assert releases.date.astype(str).tolist() == ["NaT", "2024-12-25", "NaT"]
+    assert releases.year.tolist() == [1990, 2024, 0]
+    assert MovieReleases.load(tmp_path / "none.sqlite").date.dtype == np.dtype("datetime64[D]")
 
 
 def test_reading_beside_an_open_writer_sees_what_it_committed(tmp_path: Path) -> None:
