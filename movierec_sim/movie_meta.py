@@ -64,7 +64,7 @@ def movie_document(world: World, m: int) -> dict:
         "imdb_id": f"tt{int(world.movie_imdb[m]):07d}",
         "title": title,
         "original_title": title,
-        "adult": "False",
+        "adult": "True" if world.movie_adult[m] else "False",
         "belongs_to_collection": collection,
         "budget": str(budget),
         "genres": genres,

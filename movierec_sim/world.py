@@ -50,6 +50,9 @@ class WorldConfig(SettingsGroup):
     activity_sigma: float = Field(1.0, ge=0, description="lognormal spread of user activity")
     popularity_sigma: float = Field(1.3, ge=0, description="lognormal spread of popularity")
     taste_noise: float = Field(0.7, ge=0, description="personal taste beyond demographics")
+    adult_share: float = Field(
+        0.02, ge=0, le=1, description="share of movies the site's API marks adult"
+    )
 
 
 class World:
@@ -62,6 +65,10 @@ class World:
         self._build_movies(np.random.default_rng(movies_seq))
         self._build_users(np.random.default_rng(users_seq))
         self._build_tastes(np.random.default_rng(taste_seq))
+        # A stream of its own, so that marking movies adult changes no other draw of the
+        # world (every world built before the flag existed is still the same world).
+        adult_rng = np.random.default_rng([config.seed, 0xAD017])
+        self.movie_adult = adult_rng.random(config.movies) < config.adult_share
 
     # ---- construction -------------------------------------------------------------------
     def _build_movies(self, rng: np.random.Generator) -> None:

@@ -67,13 +67,33 @@ def test_movie_documents_have_the_spec_shape(world: World) -> None:
         assert doc is not None and set(doc) == set(MOVIE_FIELDS)
         for name, kind in MOVIE_FIELDS.items():
             assert isinstance(doc[name], kind), (name, doc[name])
-        assert doc["id"] == movie_id and doc["adult"] == "False"
+        assert doc["id"] == movie_id
+        assert doc["adult"] == (
+            "True" if world.movie_adult[world.movie_index[movie_id]] else "False"
+        )
         assert float(doc["popularity"]) > 0 and int(doc["budget"]) >= 0
         assert 0 < float(doc["vote_average"]) <= 10 and int(doc["vote_count"]) >= 0
         assert doc["imdb_id"].startswith("tt") and doc["runtime"] > 0
         assert {(g["id"], g["name"]) for g in doc["genres"]} <= set(GENRES)
         assert 1 <= len(doc["genres"]) <= 3
     assert world.movie_json("no+such+movie+1999") is None
+
+
+def test_a_share_of_movies_is_adult_without_changing_any_other_draw(world: World) -> None:
+    # 2% of 800 movies: 16 expected, a binomial spread of 4.
+    assert 4 <= world.movie_adult.sum() <= 30
+    adult = [m for m in world.movie_ids if world.movie_json(m)["adult"] == "True"]  # type: ignore[index]
+    assert adult == [m for i, m in enumerate(world.movie_ids) if world.movie_adult[i]]
+    none = World(WorldConfig(users=3000, movies=800, seed=21, adult_share=0.0))
+    half = World(WorldConfig(users=3000, movies=800, seed=21, adult_share=0.5))
+    assert not none.movie_adult.any() and 300 < half.movie_adult.sum() < 500
+    for name, value in vars(world).items():
+        if name not in ("config", "movie_adult"):
+            for other in (none, half):
+                same = getattr(other, name)
+                assert (
+                    np.array_equal(value, same) if isinstance(value, np.ndarray) else value == same
+                )
 
 
 def test_user_documents_have_the_spec_shape(world: World) -> None:
