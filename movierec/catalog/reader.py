@@ -28,6 +28,7 @@ __all__ = [
     "CacheReadError",
     "Catalogue",
     "CatalogueUsers",
+    "MovieAdultFlags",
     "MovieReleases",
     "genre_mask",
     "occupation_code",
@@ -128,3 +129,24 @@ class MovieReleases:
             date=np.array([r[1] or "NaT" for r in rows], dtype="datetime64[D]"),
             year=np.array([r[2] or 0 for r in rows], np.int16),
         )
+
+
+@dataclass(frozen=True)
+class MovieAdultFlags:
+    """Which movies the API marks adult, as arrays sorted by id: the service keeps them
+    from minors (movierec/serving/safety.py) and the safety audit checks that it did."""
+
+    ids: np.ndarray  # object (str)
+    adult: np.ndarray  # int8: 1 adult, 0 not, -1 the API did not say
+
+    @classmethod
+    def load(cls, path: Path) -> MovieAdultFlags:
+        rows = read_ok(path, "movie", ("adult",))
+        return cls(
+            ids=np.array([r[0] for r in rows], dtype=object),
+            adult=np.array([-1 if r[1] is None else int(bool(r[1])) for r in rows], np.int8),
+        )
+
+    def adult_ids(self) -> frozenset[str]:
+        """The ids of the movies marked adult."""
+        return frozenset(self.ids[self.adult == 1].tolist())

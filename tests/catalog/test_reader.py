@@ -18,6 +18,7 @@ from movierec.catalog.reader import (
     CacheReadError,
     Catalogue,
     CatalogueUsers,
+    MovieAdultFlags,
     MovieReleases,
     genre_mask,
     occupation_code,
@@ -92,6 +93,21 @@ def test_release_dates_read_back_with_unknowns_as_nat(tmp_path: Path) -> None:
     assert releases.date.astype(str).tolist() == ["NaT", "2024-12-25", "NaT"]
     assert releases.year.tolist() == [1990, 2024, 0]
     assert MovieReleases.load(tmp_path / "none.sqlite").date.dtype == np.dtype("datetime64[D]")
+
+
+def test_adult_flags_read_back_with_unknowns_coded(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite"
+    flags_given = {"x+": True, "a+": False, "m+": None}
+    flagged = [MovieRecord(m, "T", None, (), *[None] * 7, a, None) for m, a in flags_given.items()]
+    write(
+        path,
+        [CacheEntry("movie", r.movie_id, OK, r) for r in flagged]
+        + [CacheEntry("movie", "ghost+2001", NOT_FOUND)],
+    )
+    flags = MovieAdultFlags.load(path)
+    assert flags.ids.tolist() == ["a+", "m+", "x+"] and flags.adult.tolist() == [0, -1, 1]
+    assert flags.adult_ids() == {"x+"}
+    assert MovieAdultFlags.load(tmp_path / "none.sqlite").adult_ids() == frozenset()
 
 
 def test_reading_beside_an_open_writer_sees_what_it_committed(tmp_path: Path) -> None:
