@@ -277,11 +277,17 @@ def _follow(
 
 
 def outcomes(
-    con: duckdb.DuckDBPyConnection, requests: str, matched: str, window_us: int
+    con: duckdb.DuckDBPyConnection,
+    requests: str,
+    matched: str,
+    window_us: int,
+    keys: tuple[str, ...] = ("hour", "version", "experiment", "arm"),
 ) -> pa.Table:
     """Hourly sums of what followed the given answered requests: conversion within the
     window, rank of the movie chosen (the first listed movie watched), its minutes watched
-    and stars given within the follow window."""
+    and stars given within the follow window. `keys` are the requests' columns the sums
+    are grouped by (the audit groups by request, to give each user group its share)."""
+    selected = ", ".join(keys)
     return con.sql(
         f"""WITH first AS (
             SELECT m.id, arg_min(m.movie_id, m.t) AS movie
@@ -294,12 +300,12 @@ def outcomes(
             FROM {matched} m JOIN first f ON m.id = f.id AND m.movie_id = f.movie
             GROUP BY m.id
         ), per AS (
-            SELECT r.hour, r.version, r.experiment, r.arm, f.movie,
+            SELECT {", ".join(f"r.{key}" for key in keys)}, f.movie,
                    list_position(string_split(r.key, ','), f.movie) AS rank,
                    coalesce(c.minutes, 0) AS minutes, c.stars
             FROM {requests} r LEFT JOIN first f ON f.id = r.id LEFT JOIN chosen c ON c.id = r.id
         )
-        SELECT hour, version, experiment, arm, count(*) AS closed,
+        SELECT {selected}, count(*) AS closed,
                count(movie) AS followed, coalesce(sum(rank), 0) AS rank_sum,
                coalesce(sum(minutes), 0) AS minutes_sum,
                coalesce(sum(minutes * minutes), 0) AS minutes_sq,
