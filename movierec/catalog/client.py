@@ -227,6 +227,19 @@ class CatalogClient:
                     return False
                 self._cond.wait(max(0.001, min(deadline, wake) - now))
 
+    def wait_movies(self, timeout: float) -> bool:
+        """Wait until no movie id asked for is still waiting for its first answer (answered,
+        or its round failed); False on timeout. Users are not waited for: a stop needs the
+        movies' verdicts, and the users' demographics can come later."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._cond:
+            while self._sched.online and self._sched.counts("movie")[PENDING] > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))  # settling notifies; the bound is a backstop
+        return True
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every result so far is committed to the cache file."""
         return not self._closed and self._writes.flush(timeout)

@@ -70,6 +70,25 @@ class IngestCollector(Collector):
             value=counters.get("batches", 0),
         )
         yield from self._times(at)
+        yield from self._catalogue()
+
+    def _catalogue(self) -> Iterator[Metric]:
+        """The site API's answers to the catalogue lookups: live, not as of the last commit
+        (they happen between commits, and an outage must show while batches go on)."""
+        stats = self.ingestor.catalog.stats()
+        yield CounterMetricFamily(
+            "movierec_ingest_catalogue_requests_total",
+            "Requests made to the site's user/movie API (every attempt, retries included).",
+            value=stats.get("requests", 0),
+        )
+        # One series, zero from the start: rate() then counts an outage's first failures
+        # (a series per kind would be born with them, and its first sample has no rate).
+        yield CounterMetricFamily(
+            "movierec_ingest_catalogue_errors_total",
+            "Requests to the site's API that failed (timeout, refused, 5xx, unreadable); "
+            "the ingestion report has them by kind.",
+            value=sum(stats.get("errors", {}).values()),
+        )
 
     def _times(self, at: float | None) -> Iterator[Metric]:
         committed = GaugeMetricFamily(

@@ -35,7 +35,7 @@ from movierec.stream.base import Source
 Origins = Callable[[np.ndarray], pa.Array]
 _FUTURE = REASON_CODE["future_timestamp"]
 _UNKNOWN_MOVIE = REASON_CODE["unknown_movie"]
-# Seconds a stopped --follow run waits for its catalogue lookups in flight (well within the
+# Seconds a stopped --follow run waits for the movie lookups it asked for (well within the
 # 30 s a supervisor grants before SIGKILL).
 STOP_CATALOGUE_WAIT = 10.0
 
@@ -101,10 +101,10 @@ class Ingestor:
                 if self.progress is not None:
                     self.progress(self._status(started))
             if self.config.follow:
-                # Stopped: the lookups already asked for are worth a short wait, so the
-                # verdicts on lines read so far land now rather than in a later run. Ids
-                # whose round failed are not waited for (the API may be down).
-                self.catalog.wait_idle(min(self.config.catalogue_wait, STOP_CATALOGUE_WAIT))
+                # Stopped: the movie lookups already asked for are worth a short wait, so
+                # the verdicts on lines read so far land now rather than in a later run.
+                # Ids whose round failed are not waited for (the API may be down).
+                self.catalog.wait_movies(min(self.config.catalogue_wait, STOP_CATALOGUE_WAIT))
             else:
                 self.catalog.wait_idle(self.config.catalogue_wait, settled=True)
             self._refresh_catalogue()

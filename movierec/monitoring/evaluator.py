@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from movierec.monitoring import promql
 from movierec.monitoring.rules import (
+    AUDIT_SERIES,
     DEADLINE_SECONDS,
     INGEST_JOB,
     REJECT_BASELINE_FLOOR,
@@ -47,6 +48,8 @@ KEPT = frozenset(
         "movierec_ingest_lines_total",
         "movierec_ingest_rejected_total",
         "movierec_ingest_lag_seconds",
+        "movierec_ingest_catalogue_requests_total",
+        "movierec_ingest_catalogue_errors_total",
     )
 )
 LOOKBACK = 300.0  # seconds a scraped value stays current, as Prometheus's lookback delta
@@ -108,6 +111,7 @@ class Evaluator:
         # job -> time-ordered (at, sample); a sample of None is a failed scrape.
         self.samples: dict[str, list[tuple[float, Sample | None]]] = {}
         self.conversion: dict[int, float] = {}  # hour start (Unix seconds) -> conversion
+        self.audit: dict[str, float | None] = {}  # the audit's latest figures, by series
         self.states = {r.name: AlertState(r.name, summary=r.summary, severity=r.severity)
                        for r in rules}  # fmt: skip
 
@@ -125,6 +129,10 @@ class Evaluator:
         bisect.insort(history, (at, sample), key=lambda item: item[0])
         if len(history) > self.max_samples:
             del history[: len(history) - self.max_samples]
+
+    def observe_audit(self, figures: dict[str, float | None]) -> None:
+        """The audit's latest figures, by series (rules.AUDIT_SERIES); None: not known."""
+        self.audit = {name: figures.get(name) for name in AUDIT_SERIES}
 
     def observe_online(self, conversion_by_hour: dict[int, float], at: float) -> None:
         """Conversion of complete hours, by the hour's start in Unix seconds."""
@@ -160,6 +168,17 @@ class Evaluator:
             sample = self._latest(INGEST_JOB, at)
             lags = [v for k, v in (sample or {}).items() if k[0] == "movierec_ingest_lag_seconds"]
             return max(lags) if lags else None
+        if name == "catalogue_error_share_5m":
+            grew = self._increases(INGEST_JOB, at, 300)
+            errors = promql.total(
+                v for k, v in grew.items() if k[0] == "movierec_ingest_catalogue_errors_total"
+            )
+            asked = promql.total(
+                v for k, v in grew.items() if k[0] == "movierec_ingest_catalogue_requests_total"
+            )
+            return promql.divide(errors, asked)
+        if name in AUDIT_SERIES:
+            return self.audit.get(name)
         if name == "conversion_ratio_vs_day_before":
             hours = [h for h in self.conversion if h <= at]
             if not hours or max(hours) - DAY not in self.conversion:
@@ -247,6 +266,7 @@ class Evaluator:
                 for job, history in self.samples.items()
             },
             "conversion": {str(h): v for h, v in sorted(self.conversion.items())},
+            "audit": {k: _num(v) for k, v in sorted(self.audit.items())},
             "states": {name: s.to_json() for name, s in self.states.items()},
         }
 
@@ -262,6 +282,7 @@ class Evaluator:
                 for t, s in history
             ]  # fmt: skip
         evaluator.conversion = {int(h): float(v) for h, v in data.get("conversion", {}).items()}
+        evaluator.audit = {k: _unnum(v) for k, v in data.get("audit", {}).items()}
         for name, saved in data.get("states", {}).items():
             if name not in evaluator.states:
                 continue

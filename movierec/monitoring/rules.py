@@ -31,9 +31,31 @@ Series = Literal[
     "ingest_lag_seconds",  # now minus the arrival of the newest committed line
     "model_loaded",  # 1 when the service answers from a model, 0 before (absent when down)
     "service_up",  # 1 when the service's last scrape succeeded, else 0
+    "catalogue_error_share_5m",  # failed requests to the site's API / all, last 5 minutes
+    # From the monitor's audit (movierec/audit), as of its last run:
+    "fairness_worst_ratio",  # the worst group's figure / everyone's, over the requirements
+    "shilling_suspects",  # movies with a burst of new accounts against their baseline
+    "scraping_detections",  # abnormal request patterns in the answer log
+    "adult_violations",  # adult movies answered to minors (or to unknown ages, if barred)
 ]
+# Series the monitor's audit step gives the evaluator (the rest come from scrapes).
+AUDIT_SERIES = (
+    "fairness_worst_ratio",
+    "shilling_suspects",
+    "scraping_detections",
+    "adult_violations",
+)
 SERIES: tuple[str, ...] = get_args(Series)
 Severity = Literal["critical", "warning"]
+
+# Fairness requirements hold each group to this share of everyone's figure (docs/responsible.md).
+FAIRNESS_MIN_RATIO = 0.8
+
+_CATALOGUE_FAILING = """(
+  sum(rate(movierec_ingest_catalogue_errors_total[5m]))
+  / sum(rate(movierec_ingest_catalogue_requests_total[5m]))
+)
+> 0.5"""
 
 # The reject-rate baseline never counts as below this share, so a clean hour (no rejects
 # at all) does not turn the first stray line into a spike.
@@ -157,6 +179,60 @@ RULES: tuple[Rule, ...] = (
         reason="Ingestion has stalled or fallen behind (or the stream went quiet): training "
         "and the online figures then work from stale data.",
         spec=Spec("ingest_lag_seconds", ">", 600),
+    ),
+    Rule(
+        name="MovierecCatalogueFailing",
+        expr=_CATALOGUE_FAILING,
+        for_seconds=120,
+        severity="warning",
+        summary="More than half of ingestion's requests to the site's API failed over 5 minutes",
+        reason="Events on movies the catalogue cannot vouch for are stored provisionally, "
+        "new users get no demographics and unknown movies are not rejected until the API "
+        "answers again; a long outage leaves training with unvetted movies.",
+        spec=Spec("catalogue_error_share_5m", ">", 0.5),
+    ),
+    Rule(
+        name="MovierecFairnessGap",
+        expr=f"min(movierec_audit_fairness_worst_ratio) < {FAIRNESS_MIN_RATIO}",
+        for_seconds=0,
+        severity="warning",
+        summary="A user group gets recommendations far worse than everyone's",
+        reason="A fairness requirement is broken: some age group, gender, occupation or new "
+        "users get less than 0.8 of everyone's NDCG@20 offline or conversion online "
+        "(docs/responsible.md says which and why).",
+        spec=Spec("fairness_worst_ratio", "<", FAIRNESS_MIN_RATIO),
+    ),
+    Rule(
+        name="MovierecShillingSuspected",
+        expr="max(movierec_audit_shilling_suspects) > 0",
+        for_seconds=0,
+        severity="warning",
+        summary="A burst of new accounts is pushing one movie",
+        reason="New accounts watching and rating one movie far above its baseline is the shape "
+        "of a shilling campaign: unchecked, the next model recommends the target to "
+        "everyone. The audit report names the movie and the accounts.",
+        spec=Spec("shilling_suspects", ">", 0),
+    ),
+    Rule(
+        name="MovierecScrapingSuspected",
+        expr="max(movierec_audit_scraping_detections) > 0",
+        for_seconds=0,
+        severity="warning",
+        summary="Requests look like a scraper or a flood, not the site's users",
+        reason="Bursts of requests for ids that never watch anything, or long runs of "
+        "consecutive ids, mean someone is copying our lists or loading the service; it "
+        "costs capacity and pollutes the online figures.",
+        spec=Spec("scraping_detections", ">", 0),
+    ),
+    Rule(
+        name="MovierecAdultToMinor",
+        expr="max(movierec_audit_adult_violations) > 0",
+        for_seconds=0,
+        severity="critical",
+        summary="An adult movie was recommended to a minor",
+        reason="The safety requirement allows none: the service's filter failed or the "
+        "catalogue is wrong. The audit report lists the answers.",
+        spec=Spec("adult_violations", ">", 0),
     ),
 )
 

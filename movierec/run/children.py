@@ -21,10 +21,10 @@ from movierec.run.config import RunConfig
 from movierec.supervision.argv import to_argv
 from movierec.supervision.process import ChildSpec
 
-# Stopped first to last: the site stops sending requests and lines, and checkpoints;
-# the service answers until the very end.
-# Ingestion stops before the site: its last catalogue lookups (is this line's movie
-# real?) need the site's API, and lines it has not read wait safely in the log.
+# Stopped first to last. Ingestion first: its last catalogue lookups (is this line's
+# movie real?) need the site's API, and lines it has not read wait safely in the log.
+# Then the site stops sending requests and lines, and checkpoints; the service answers
+# until the very end.
 STOP_ORDER = ("ingest", "site", "schedule", "monitor", "serve")
 
 

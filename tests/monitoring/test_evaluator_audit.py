@@ -1,0 +1,80 @@
+"""The evaluator's newer series on known answers: the catalogue's error share from
+ingestion's scrapes (the incident drill's alert), and the audit's figures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from movierec.monitoring.evaluator import FIRING, INACTIVE, PENDING, Evaluator
+from movierec.monitoring.rules import AUDIT_SERIES, INGEST_JOB
+
+
+def catalogue_text(requests: float, errors: float) -> str:
+    return (
+        "# TYPE movierec_ingest_catalogue_requests_total counter\n"
+        f"movierec_ingest_catalogue_requests_total {requests}\n"
+        "# TYPE movierec_ingest_catalogue_errors_total counter\n"
+        f"movierec_ingest_catalogue_errors_total {errors}\n"
+    )
+
+
+def state(evaluator: Evaluator, at: float, name: str) -> str:
+    return next(a for a in evaluator.evaluate(at) if a.name == name).state
+
+
+def test_an_api_outage_fires_after_two_minutes_of_failing_requests() -> None:
+    ev = Evaluator()
+    requests = errors = 0
+    states = {}
+    for minute in range(12):  # healthy for 4 minutes, then 9 of every 10 requests fail
+        requests += 100 if minute < 5 else 10
+        errors += 0 if minute < 5 else 9
+        ev.observe_scrape(INGEST_JOB, catalogue_text(requests, errors), 60.0 * minute)
+        states[minute] = state(ev, 60.0 * minute, "MovierecCatalogueFailing")
+    assert states[4] == INACTIVE
+    # Minute 7: the last 5 minutes hold 3 failing minutes (27 of 230): still under half.
+    assert ev.series("catalogue_error_share_5m", 420) == pytest.approx(27 / 230)
+    first_pending = min(m for m, s in states.items() if s == PENDING)
+    assert ev.series("catalogue_error_share_5m", 60.0 * first_pending) > 0.5
+    assert states[first_pending + 1] == PENDING and states[first_pending + 2] == FIRING
+
+
+def test_a_few_failures_among_many_answers_do_not_fire() -> None:
+    ev = Evaluator()
+    for minute in range(15):
+        ev.observe_scrape(INGEST_JOB, catalogue_text(100 * minute, 40 * minute), 60.0 * minute)
+        assert state(ev, 60.0 * minute, "MovierecCatalogueFailing") == INACTIVE
+    assert ev.series("catalogue_error_share_5m", 840) == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize(
+    ("series", "alert", "bad", "good"),
+    [
+        ("fairness_worst_ratio", "MovierecFairnessGap", 0.7, 0.85),
+        ("shilling_suspects", "MovierecShillingSuspected", 1, 0),
+        ("scraping_detections", "MovierecScrapingSuspected", 2, 0),
+        ("adult_violations", "MovierecAdultToMinor", 1, 0),
+    ],
+)
+def test_the_audit_alerts_fire_on_the_audit_figures_and_clear(
+    series: str, alert: str, bad: float, good: float
+) -> None:
+    ev = Evaluator()
+    assert state(ev, 0, alert) == INACTIVE  # no audit yet: no value, not firing
+    ev.observe_audit({series: good})
+    assert state(ev, 10, alert) == INACTIVE
+    ev.observe_audit({series: bad})
+    assert state(ev, 20, alert) == FIRING  # `for` 0: the audit already judged a whole day
+    again = Evaluator.from_json(json.loads(json.dumps(ev.to_json(), allow_nan=False)))
+    assert again.series(series, 30) == bad  # kept across a restart
+    ev.observe_audit({series: good})
+    assert state(ev, 30, alert) == INACTIVE
+
+
+def test_an_audit_figure_not_known_is_no_value() -> None:
+    ev = Evaluator()
+    ev.observe_audit({"adult_violations": None, "unrelated": 5.0})
+    assert set(ev.audit) == set(AUDIT_SERIES)
+    assert all(ev.series(name, 0) is None for name in AUDIT_SERIES)
