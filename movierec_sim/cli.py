@@ -16,6 +16,7 @@ from movierec.config import Settings, add_options, group
 from movierec.progress import Progress
 from movierec.stream import open_sink, parse_stream_url
 from movierec_sim.api import SiteApiServer, serve_api
+from movierec_sim.attacks import ShillingSettings, check_campaign, inject
 from movierec_sim.checkpoint import CheckpointError, differences
 from movierec_sim.config import ApiFaults, SimConfig
 from movierec_sim.engine import Simulation
@@ -84,6 +85,11 @@ class SimulateCommand(Settings):
         description="after the last day, keep the API up until stopped (GET /_site/finished "
         "answers 200), so ingestion can still check the last lines' movies",
     )
+    shill: ShillingSettings = Field(
+        default_factory=ShillingSettings,
+        description="a shilling campaign injected into the log",
+        json_schema_extra=group("shill_"),
+    )
 
     @field_validator("stream")
     @classmethod
@@ -102,6 +108,21 @@ class SimulateCommand(Settings):
     def _faults_fit_in_every_line(self) -> SimulateCommand:
         self.fault_config()  # shares adding up to more than every line are refused
         return self
+
+    @model_validator(mode="after")
+    def _campaign_not_resumed(self) -> SimulateCommand:
+        if self.shill.target is not None and self.state is not None:
+            raise ValueError(
+                "--shill-target cannot be combined with --state (a campaign is not resumable)"
+            )
+        return self
+
+    def world_config(self) -> WorldConfig:
+        """The world, with account ids reserved for the shilling campaign's fake accounts."""
+        if self.shill.target is None:
+            return self.world
+        reserved = max(self.world.reserved_accounts, self.shill.accounts)
+        return self.world.model_copy(update={"reserved_accounts": reserved})
 
     def fault_config(self) -> FaultConfig:
         return FaultConfig.build(self.faults, _fault_overrides(self.fault))
@@ -148,7 +169,14 @@ def run_simulate(command: SimulateCommand) -> int:
         except CheckpointError as error:
             print(f"movierec simulate: {error}", file=sys.stderr)
             return 2
-    world = World(command.world)
+    world = World(command.world_config())
+    campaign = command.shill.campaign(command.world.seed)
+    if campaign is not None:
+        try:  # refused before anything starts
+            check_campaign(world, campaign, command.simulation.days)
+        except ValueError as error:
+            print(f"movierec simulate: {error}", file=sys.stderr)
+            return 2
     api = _start_api(world, command.api_port, command.api_fault_config(), command.api_control)
     sink = open_sink(command.stream)
     stop = threading.Event()
@@ -159,6 +187,8 @@ def run_simulate(command: SimulateCommand) -> int:
     try:
         if store is None:
             sim = Simulation(world, command.sim_config(), sink, progress=progress)
+            if campaign is not None:
+                inject(sim, campaign)
             ledger = sim.run(should_stop=stop.is_set)
         else:
             run = ResumableRun(

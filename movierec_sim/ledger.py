@@ -43,6 +43,8 @@ class Ledger:
     # wrote after its last checkpoint (counted so line numbers stay those of the log).
     resumed: list[dict[str, Any]] = field(default_factory=list)
     unaccounted: int = 0
+    # Campaigns injected into the log (`attacks.py`): their accounts, times and lines.
+    attacks: list[dict[str, Any]] = field(default_factory=list)
 
     def count_written(self, labels: np.ndarray) -> None:
         """Account for a block of written lines, labelled as above, in log order."""
@@ -108,4 +110,5 @@ class Ledger:
             },
             "online": self.online,
             "api": self.api,
+            "attacks": self.attacks,
         }

@@ -53,6 +53,13 @@ class WorldConfig(SettingsGroup):
     adult_share: float = Field(
         0.02, ge=0, le=1, description="share of movies the site's API marks adult"
     )
+    reserved_accounts: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="user ids past the world's users that its API answers (the fake "
+        "accounts of an injected campaign, movierec_sim/attacks.py)",
+    )
 
 
 class World:
@@ -158,6 +165,10 @@ class World:
 
     def user_json(self, user_id: int) -> dict | None:
         u = user_id - 1
+        if self.n_users <= u < self.n_users + self.config.reserved_accounts:
+            from movierec_sim.attacks import account_json  # fake accounts, rarely asked for
+
+            return account_json(self, user_id)
         if not 0 <= u < self.n_users:
             return None
         return {
