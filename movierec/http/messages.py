@@ -63,6 +63,10 @@ class Limits:
     # 200 of them at 16 requests each made every iteration ~80 ms, and a newcomer behind
     # 200 queued connections waited seconds to be accepted.
     max_deferred_per_iteration: int = 64
+    # Connections accepted in one loop iteration (the rest at the next). libuv accepts
+    # one, so under a flood whose connections make every iteration long, newcomers (a site
+    # reconnecting after a timeout) waited an iteration each and timed out in turn.
+    max_accepts_per_iteration: int = 128
     # Bytes of answers the transport may hold for one connection before that connection
     # stops being read (its answers are not being read either).
     write_buffer_high: int = 16 * 1024
@@ -82,6 +86,7 @@ class Limits:
             "max_connections",
             "max_requests_per_turn",
             "max_deferred_per_iteration",
+            "max_accepts_per_iteration",
             "write_buffer_high",
             "max_buffered",
         ):

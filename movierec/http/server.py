@@ -98,7 +98,8 @@ class HTTPServer:
         self._turns_scheduled = False
         self.server_stats = stats if stats is not None else ServerStats()
         self.counters = self.server_stats.counters
-        self._server: asyncio.AbstractServer | None = None
+        # The listening sockets, accepted from by _accept (None before start).
+        self._listeners: list[socket.socket] | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._port = 0
         self.loop: asyncio.AbstractEventLoop
@@ -106,7 +107,7 @@ class HTTPServer:
     @property
     def port(self) -> int:
         """The bound port (the ephemeral one chosen by the OS when constructed with 0)."""
-        if self._server is None:
+        if self._listeners is None:
             raise RuntimeError("server not started")
         return self._port
 
@@ -118,30 +119,59 @@ class HTTPServer:
         self.loop = asyncio.get_running_loop()
         self._fit_connection_cap()
         if self._sock is not None:
-            server = await self.loop.create_server(
-                lambda: HTTPConnection(self), sock=self._sock, backlog=self.backlog
-            )
+            self._sock.listen(self.backlog)
+            listeners = [self._sock]
         else:
-            server = await self.loop.create_server(
-                lambda: HTTPConnection(self),
-                self.host,
-                self._requested_port,
-                reuse_port=self.reuse_port or None,
-                backlog=self.backlog,
-            )
-        self._server = server
-        self._port = server.sockets[0].getsockname()[1]
-        if self.limits.send_buffer:
-            # Accepted sockets inherit it: a client that does not read leaves at most
-            # this much in the kernel (loopback's default grows to megabytes), so
-            # backpressure reaches us after a few dozen unread answers, not thousands.
-            for listener in server.sockets:
+            listeners = _listen(self.host, self._requested_port, self.reuse_port, self.backlog)
+        for listener in listeners:
+            listener.setblocking(False)
+            if self.limits.send_buffer:
+                # Accepted sockets inherit it: a client that does not read leaves at most
+                # this much in the kernel (loopback's default grows to megabytes), so
+                # backpressure reaches us after a few dozen unread answers, not thousands.
                 listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.send_buffer)
+            self.loop.add_reader(listener.fileno(), self._accept, listener)
+        self._listeners = listeners
+        self._port = listeners[0].getsockname()[1]
         lim = self.limits
         shortest = min(lim.keepalive_timeout, lim.header_timeout, lim.linger_timeout)
         # The sweep granularity bounds how late a timeout fires, at a quarter of the shortest.
         self._tick = min(1.0, max(0.02, shortest / 4))
         self._sweeper = self.loop.call_later(self._tick, self._sweep)
+
+    def _accept(self, listener: socket.socket) -> None:
+        """Accept the connections waiting, up to Limits.max_accepts_per_iteration. The
+        loop's own server (libuv) accepts one per iteration: under a flood that makes each
+        iteration long, newcomers then wait an iteration apiece, time out and reconnect,
+        and the queue of stale connections outgrows the accepts (a site reconnecting after
+        its timeouts lost every request). Accepting them together bounds a newcomer's
+        wait at an iteration or two however many arrive."""
+        for _ in range(self.limits.max_accepts_per_iteration):
+            try:
+                conn, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:  # reset before we took it: the next one
+                continue
+            except OSError as error:  # out of descriptors or memory: pause, as asyncio does
+                log.warning("accept failed (%s): pausing accepts for 1 s", error)
+                self.loop.remove_reader(listener.fileno())
+                self.loop.call_later(1.0, self._resume_accepting, listener)
+                return
+            conn.setblocking(False)
+            task = self.loop.create_task(self._adopt(conn))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    def _resume_accepting(self, listener: socket.socket) -> None:
+        if self._listeners is not None and listener in self._listeners:
+            self.loop.add_reader(listener.fileno(), self._accept, listener)
+
+    async def _adopt(self, conn: socket.socket) -> None:
+        try:
+            await self.loop.connect_accepted_socket(lambda: HTTPConnection(self), conn)
+        except OSError:  # the peer is already gone
+            conn.close()
 
     def _fit_connection_cap(self) -> None:
         """Keep max_connections below the open-file limit: running out of descriptors makes
@@ -205,10 +235,12 @@ class HTTPServer:
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop accepting; close idle connections now and busy ones after `grace` seconds."""
-        server = self._server
-        if server is None:
+        listeners = self._listeners
+        if listeners is None:
             return
-        server.close()
+        for listener in listeners:
+            self.loop.remove_reader(listener.fileno())
+            listener.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
         deadline = self.loop.time() + grace
@@ -226,10 +258,6 @@ class HTTPServer:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
-        try:
-            await asyncio.wait_for(server.wait_closed(), timeout=5.0)
-        except TimeoutError:
-            log.warning("server on port %d did not close within 5 s", self._port)
         # Let the aborted connections' connection_lost callbacks run before returning.
         await asyncio.sleep(0)
 
@@ -239,6 +267,35 @@ class HTTPServer:
             "connections_open": len(self.connections),
             "buffered_bytes": self.server_stats.buffered_bytes,
         }
+
+
+def _listen(host: str, port: int, reuse_port: bool, backlog: int) -> list[socket.socket]:
+    """Listening sockets on every address `host` resolves to, as asyncio's create_server
+    binds them (SO_REUSEADDR, IPv6 sockets IPv6 only)."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    listeners: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            listener = socket.socket(family, kind, proto)
+            listeners.append(listener)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                listener.bind(address)
+            except OSError as error:
+                raise OSError(
+                    error.errno,
+                    f"error while attempting to bind on address {address!r}: {error.strerror}",
+                ) from None
+            listener.listen(backlog)
+    except BaseException:
+        for listener in listeners:
+            listener.close()
+        raise
+    return listeners
 
 
 class ServerThread:
