@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 
 from movierec.serving.metrics import Metrics
+from movierec.serving.sequence import SequentialAnswers
 
 
 class AnswerLog:
@@ -33,6 +34,9 @@ class AnswerLog:
         self.directory = directory
         self.sample = sample if directory is not None else 0.0
         self.metrics = metrics
+        # Every answer, logged or sampled out, feeds the live sign of a walk through ids.
+        self.sequential = SequentialAnswers()
+        metrics.registry.register(self.sequential)
         self.capacity = capacity
         self._queue: collections.deque[tuple[float, int, str, bytes, str, str | None, str | None]]
         self._queue = collections.deque()
@@ -56,6 +60,7 @@ class AnswerLog:
         arm: str | None = None,
     ) -> None:
         """Called on the request path: cheap, never blocks."""
+        self.sequential.observe(user_id)
         if self.sample <= 0 or (self.sample < 1 and self._random.random() >= self.sample):
             return
         if len(self._queue) >= self.capacity:
