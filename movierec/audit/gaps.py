@@ -27,25 +27,24 @@ def ratio_estimates(
     num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
     found, index = np.unique(labels.astype(str), return_inverse=True)
     n = np.bincount(index, minlength=len(found))
-    columns = {"num": num, "den": den, "nn": num * num, "nd": num * den, "dd": den * den}
-    sums = {
-        name: np.bincount(index, weights=values, minlength=len(found))
-        for name, values in columns.items()
-    }
+    s_num = np.bincount(index, weights=num, minlength=len(found))
+    s_den = np.bincount(index, weights=den, minlength=len(found))
+    values = np.divide(s_num, s_den, out=np.zeros(len(found)), where=s_den > 0)
+    # Two passes (the group's value, then each unit's residual from it): the expanded
+    # sum of squares would cancel to noise when every unit sits at the group's value.
+    residual = num - values[index] * den
+    squares = np.bincount(index, weights=residual * residual, minlength=len(found))
     out: dict[str, dict[str, Any]] = {}
     for i, label in enumerate(found.tolist()):
-        s_num, s_den = float(sums["num"][i]), float(sums["den"][i])
-        value = s_num / s_den if s_den > 0 else None
+        value = float(values[i]) if s_den[i] > 0 else None
         upper = None
         if value is not None and n[i] >= 2:
-            # sum over units of (num - value * den)^2, expanded into the sums above.
-            residual = sums["nn"][i] - 2 * value * sums["nd"][i] + value**2 * sums["dd"][i]
-            se = math.sqrt(max(float(residual), 0.0) * n[i] / (n[i] - 1)) / s_den
+            se = math.sqrt(float(squares[i]) * n[i] / (n[i] - 1)) / float(s_den[i])
             upper = value + Z95 * se
         out[label] = {
             "units": int(n[i]),
-            "num": s_num,
-            "den": s_den,
+            "num": float(s_num[i]),
+            "den": float(s_den[i]),
             "value": value,
             "upper": upper,
         }
