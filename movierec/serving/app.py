@@ -33,6 +33,7 @@ from movierec.registry.versions import Registry
 from movierec.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from movierec.serving.metrics import Metrics
 from movierec.serving.openapi import OPENAPI
+from movierec.serving.safety import AdultRule, restricted
 from movierec.serving.snapshot import Demographics, Snapshot, describe
 from movierec.serving.telemetry import AnswerLog
 
@@ -60,7 +61,11 @@ class ExperimentPlan:
 
 class RecommendationService:
     def __init__(
-        self, models_dir: str | Path, telemetry_dir: Path | None = None, sample: float = 1.0
+        self,
+        models_dir: str | Path,
+        telemetry_dir: Path | None = None,
+        sample: float = 1.0,
+        adult_for_unknown_age: bool = False,
     ) -> None:
         self.registry = Registry(models_dir)
         self.metrics = Metrics()
@@ -71,6 +76,10 @@ class RecommendationService:
         self.answers = AnswerLog(telemetry_dir, sample, self.metrics)
         self.plan: ExperimentPlan | None = None
         self.last_error: str | None = None
+        # Adult movies kept from minors (serving/safety.py); the loader installs the rule
+        # of each catalogue read, and until one is read the service cannot keep them apart.
+        self.adult_for_unknown_age = adult_for_unknown_age
+        self.adult_rule = AdultRule.unenforced("no catalogue read")
 
     # ---- model lifecycle (called from the loader thread) ---------------------------------
     def install(self, snapshot: Snapshot) -> None:
@@ -81,6 +90,12 @@ class RecommendationService:
         self.metrics.model_loaded_at = time.time()
         if had:
             self.metrics.swaps += 1
+
+    def install_adult_rule(self, rule: AdultRule) -> None:
+        """Switch to the adult filter of a new catalogue read (one assignment)."""
+        self.adult_rule = rule
+        self.metrics.adult_enforced = rule.enforced
+        self.metrics.adult_movies = len(rule.movies or ())
 
     def http_server(self, host: str = "127.0.0.1", port: int = 0) -> HTTPServer:
         """The HTTP server for this service: its limits, counting into its metrics."""
@@ -146,21 +161,35 @@ class RecommendationService:
     def answer(self, snapshot: Snapshot, user: int) -> tuple[bytes, str]:
         fresh = self.fresh.get(user)
         if fresh is not None and fresh[0] == snapshot.version:
-            return snapshot.body(fresh[1]), "fresh"
+            return self._body(snapshot, user, fresh[1]), "fresh"
         row = snapshot.row(user)
         if row >= 0:
-            return snapshot.body(snapshot.lists[row]), "model"
+            return self._body(snapshot, user, snapshot.lists[row]), "model"
         if snapshot.segments is not None:
             segment = self.demographics.segment(user)
             if segment is not None:
-                return snapshot.body(snapshot.segments[segment]), "segment"
-        return snapshot.body(snapshot.popular), "popular"
+                return self._body(snapshot, user, snapshot.segments[segment]), "segment"
+        return self._body(snapshot, user, snapshot.popular), "popular"
+
+    def _body(self, snapshot: Snapshot, user: int, ranked: np.ndarray) -> bytes:
+        """The answer from a ranked list, adult movies left out for a minor or a user of
+        unknown age (serving/safety.py): every source and arm passes through here."""
+        rule = self.adult_rule
+        if rule.enforced:
+            age = self.demographics.age_of(user)
+            if restricted(age, self.adult_for_unknown_age):
+                body, filtered = rule.body(snapshot, user, ranked)
+                self.metrics.adult_filtered += filtered
+                self.metrics.restricted_answers["minor" if age >= 0 else "unknown_age"] += 1
+                return body
+        return snapshot.body(ranked)
 
     def _health(self, live_only: bool) -> Response:
         snapshot = self.snapshot
         state: dict[str, Any] = {"live": True, "ready": snapshot is not None}
         if snapshot is not None:
             state["model"] = describe(snapshot)
+            state["safety"] = self.adult_rule.describe(self.adult_for_unknown_age)
         plan = self.plan
         if plan is not None:
             state["experiment"] = {

@@ -26,7 +26,9 @@ def run_serve(config: ServeConfig) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         answers = config.telemetry or answer_log_dir(config.models_dir)
-        service = RecommendationService(config.models_dir, answers, config.sample)
+        service = RecommendationService(
+            config.models_dir, answers, config.sample, config.adult_for_unknown_age
+        )
     except ValueError as error:
         print(f"movierec serve: {error}", file=sys.stderr)
         return 2

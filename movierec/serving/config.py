@@ -47,6 +47,11 @@ class ServeConfig(Settings):
     sample: float = Field(1.0, ge=0, le=1, description="share of answers logged")
     poll: float = Field(1.0, gt=0, description="seconds between registry checks")
     threads: int = Field(1, ge=1, description="threads for building lists")
+    adult_for_unknown_age: bool = Field(
+        False,
+        description="recommend movies the catalogue marks adult to users of unknown age "
+        "(not in the catalogue, or without an age); minors never get them either way",
+    )
 
     @field_validator("source")
     @classmethod

@@ -16,10 +16,11 @@ import threading
 import time
 from pathlib import Path
 
-from movierec.catalog.reader import CacheReadError, CatalogueUsers
+from movierec.catalog.reader import CacheReadError, CatalogueUsers, MovieAdultFlags
 from movierec.registry.experiments import Experiment, Experiments
 from movierec.serving.app import ExperimentPlan, RecommendationService
 from movierec.serving.metrics import TrainingFigures
+from movierec.serving.safety import AdultRule
 from movierec.serving.snapshot import Demographics, Snapshot, build
 
 log = logging.getLogger("movierec.serving")
@@ -47,6 +48,8 @@ class ModelLoader:
         self._thread = threading.Thread(target=self._run, name="model-loader", daemon=True)
 
     def start(self) -> ModelLoader:
+        if self.catalogue is None:
+            self._unenforced("no catalogue (serve has no --store)")
         self._thread.start()
         return self
 
@@ -58,7 +61,7 @@ class ModelLoader:
         next_catalogue = 0.0
         while not self._stop.is_set():
             if self.catalogue is not None and time.monotonic() >= next_catalogue:
-                self._load_demographics()
+                self.read_catalogue()
                 next_catalogue = time.monotonic() + self.catalogue_every
             self.check()
             self.check_experiment()
@@ -83,6 +86,7 @@ class ModelLoader:
         except Exception as error:  # an artifact is data: any defect is a refusal, not a crash
             self._refuse(production, f"{type(error).__name__}: {error}")
             return False
+        self.service.adult_rule.keep_only([*self._answering(), snapshot])  # off the requests
         self.service.install(snapshot)
         self.service.last_error = None
         self._read_training_figures(production)
@@ -126,6 +130,7 @@ class ModelLoader:
             self.service.plan = None
             self.service.metrics.experiment_id = ""
             return plan is not None
+        self.service.adult_rule.keep_only([*self._answering(), *snapshots.values()])
         self.service.plan = ExperimentPlan(experiment, snapshots)
         self.service.metrics.experiment_id = experiment.id
         arms = ", ".join(f"{a.name}={a.version}:{a.share:g}" for a in experiment.arms)
@@ -170,16 +175,53 @@ class ModelLoader:
         if version == "registry":
             del self.refused[version]  # a registry being rewritten is retried next poll
 
-    def _load_demographics(self) -> None:
-        """The users the catalogue knows, for fallbacks by demographic segment."""
+    def read_catalogue(self) -> None:
+        """The users the catalogue knows (for fallbacks by demographic segment, and their
+        ages for the adult filter) and the movies it marks adult. A catalogue that cannot
+        be read keeps what was read before; one never read leaves the filter unenforced."""
         assert self.catalogue is not None
         if not self.catalogue.exists():
+            self._not_read(f"catalogue not written yet ({self.catalogue})")
             return
         try:
             users = CatalogueUsers.load(self.catalogue)
+            flags = MovieAdultFlags.load(self.catalogue)
         except CacheReadError as error:
             log.warning("catalogue unreadable (keeping the demographics known before): %s", error)
+            self._not_read(f"catalogue unreadable: {error}")
             return
         self.service.demographics = Demographics(
             user_ids=users.ids, age=users.age, gender=users.gender, occupation=users.occupation
         )
+        if len(flags.ids) == 0:
+            self._not_read(f"the catalogue knows no movies yet ({self.catalogue})")
+            return
+        movies = flags.adult_ids()
+        rule = self.service.adult_rule
+        if not rule.enforced or rule.movies != movies:
+            rule = AdultRule(movies)
+            log.info("adult filter enforced: %d movies marked adult", len(movies))
+        rule.note = None
+        rule.keep_only(self._answering())  # computed here, not on the first request
+        self.service.install_adult_rule(rule)
+
+    def _answering(self) -> list[Snapshot]:
+        """The snapshots answering now: production's and the experiment arms'."""
+        plan = self.service.plan
+        arms = list(plan.snapshots.values()) if plan is not None else []
+        return [s for s in (self.service.snapshot, *arms) if s is not None]
+
+    def _not_read(self, why: str) -> None:
+        """The catalogue could not say which movies are adult this time: the adult movies
+        of an earlier read still apply (noted in /healthz); with none, nothing does."""
+        rule = self.service.adult_rule
+        if rule.enforced:
+            rule.note = f"{why}; the adult movies of the last read apply"
+        else:
+            self._unenforced(why)
+
+    def _unenforced(self, why: str) -> None:
+        """No catalogue read tells which movies are adult: say so, once per reason."""
+        if self.service.adult_rule.state != f"unenforced: {why}":
+            log.warning("adult movies are not kept from minors: %s", why)
+            self.service.install_adult_rule(AdultRule.unenforced(why))

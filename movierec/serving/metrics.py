@@ -90,6 +90,11 @@ class Metrics(Collector):
         self.fresh_failures = 0  # the stream failed and was reopened
         self.telemetry_written = 0
         self.telemetry_dropped = 0
+        # The adult filter (serving/safety.py): set with the service's rule, counted per answer.
+        self.adult_enforced = False
+        self.adult_movies = 0
+        self.adult_filtered = 0  # adult items kept out of answers
+        self.restricted_answers: Counter[str] = Counter()  # minor | unknown_age
         self.started = time.time()
         self.training = TrainingFigures()  # replaced whole by the loader at each install
         # One registry per service, so two services in a process (tests) never share numbers.
@@ -143,6 +148,7 @@ class Metrics(Collector):
         yield from self._model()
         yield from self._experiment()
         yield from self._background()
+        yield from self._safety()
         yield from self.training.collect()
 
     def _http(self) -> Iterator[Metric]:
@@ -213,6 +219,33 @@ class Metrics(Collector):
             "Experiments refused because an arm's version could not be loaded.",
             value=self.experiment_failures,
         )
+
+    def _safety(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "movierec_adult_filter_enforced",
+            "1 when a catalogue read tells which movies are adult and who is a minor, so they "
+            "are kept apart; 0 when the service cannot (no catalogue, or none readable yet).",
+            value=int(self.adult_enforced),
+        )
+        yield GaugeMetricFamily(
+            "movierec_adult_movies",
+            "Movies the catalogue marks adult, as of its last read.",
+            value=self.adult_movies,
+        )
+        yield CounterMetricFamily(
+            "movierec_adult_filtered_total",
+            "Adult movies kept out of answers to minors and users of unknown age.",
+            value=self.adult_filtered,
+        )
+        restricted = CounterMetricFamily(
+            "movierec_restricted_answers_total",
+            "Answers given with adult movies kept out, by why: the user is a minor, or of "
+            "unknown age (not in the catalogue, or no age).",
+            labels=("age",),
+        )
+        for age, count in sorted(self.restricted_answers.items()):
+            restricted.add_metric((age,), count)
+        yield restricted
 
     def _background(self) -> Iterator[Metric]:
         yield CounterMetricFamily(

@@ -37,6 +37,11 @@ class Demographics:
             return None
         return segment_index(int(self.age[at]), int(self.gender[at]), int(self.occupation[at]))
 
+    def age_of(self, user_id: int) -> int:
+        """A user's age as the catalogue says, -1 if unknown (or not catalogued)."""
+        at = index_in_sorted(self.user_ids, user_id)
+        return int(self.age[at]) if at >= 0 else -1
+
 
 _AGE_EDGES = np.array([high for _, high, _ in AGE_GROUPS])
 _AGES = [low if low > 0 else 12 for low, _, _ in AGE_GROUPS]  # one age in each group

@@ -30,7 +30,7 @@ def test_demographics_follow_the_catalogue_and_survive_an_unreadable_file(
     cache.close()
     service = RecommendationService(tmp_path / "models", sample=0.0)
     loader = ModelLoader(service, catalogue=path)
-    loader._load_demographics()
+    loader.read_catalogue()
     known = service.demographics
     assert known.user_ids.tolist() == [4, 9]
     assert known.segment(9) == segment_index(34, 1, OCCUPATIONS.index("scientist"))
@@ -39,7 +39,7 @@ def test_demographics_follow_the_catalogue_and_survive_an_unreadable_file(
 
     path.write_bytes(b"overwritten by something that is not SQLite" * 50)
     with caplog.at_level(logging.WARNING, "movierec.serving"):
-        loader._load_demographics()
+        loader.read_catalogue()
     assert service.demographics is known  # what was known keeps serving
     assert "catalogue unreadable" in caplog.text and "catalog.sqlite" in caplog.text
     service.answers.close()
