@@ -127,7 +127,8 @@ def exposure_figures(
         "long_tail": long_tail,
         "new_release": new_release,
         "breaches": breaches,
-        "passed": not breaches,
+        # None: neither share could be judged (too few lists or sessions)
+        "passed": not breaches if long_tail["judged"] or new_release["judged"] else None,
     }
 
 

@@ -182,6 +182,7 @@ def test_no_answers_or_no_catalogue_are_said(tmp_path: Path) -> None:
     world.batch(watches=[(T0, 1, "a+2000", 0)])
     report = exposure(world.store.root)
     assert report["lists"] == 0 and report["long_tail"]["ratio"] is None
+    assert report["passed"] is None  # nothing judged: neither passed nor failed
     assert any("no status-200 recommendations" in w for w in report["warnings"])
     assert any("every release unknown" in w for w in report["warnings"])
 

@@ -151,7 +151,7 @@ def test_online_group_figures_agree_with_the_reference(
 MOVIES = ("a+2000", "b+2001", "c+2002")
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(0, 120), st.integers(1, 3), st.lists(st.sampled_from(MOVIES))),
