@@ -5,7 +5,8 @@ Confidence of a (user, movie) pair, before recency:
     + 0.5 for a 5-star rating, + 0.25 for 4 stars, x 0.3 for 1-2 stars (watched, disliked),
     or rating / scale alone when the user rated without watching (a ratings-only stream).
 Recency multiplies it by 2^(-age / half-life): what users did lately says more about what
-they want next.
+they want next. Before recency, trust (features/trust.py) counts the pairs of unproven
+accounts less and caps them per movie, so a crowd of new accounts cannot push a movie.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from movierec.catalog.reader import Catalogue
-from movierec.config import RatingScale, SettingsGroup, option
+from movierec.config import RatingScale, SettingsGroup, group, option
+from movierec.features.trust import TrustConfig, trust_factors
 from movierec.ids import find_in_sorted
 from movierec.models.base import TrainingData
 from movierec.times import DAY_NS
@@ -38,6 +40,11 @@ class FeedbackConfig(SettingsGroup):
         0.1, gt=0, le=1, description="share of a movie any watch counts for at least"
     )
     rating_scale: RatingScale = Field(5, description="stars on the site's rating scale")
+    trust: TrustConfig = Field(
+        default_factory=TrustConfig,
+        description="how much unproven accounts count (features/trust.py)",
+        json_schema_extra=group("trust_"),
+    )
 
 
 def build(
@@ -57,6 +64,9 @@ def build(
     user_ids, rows = np.unique(users, return_inverse=True)
     runtime = _runtimes(item_ids, cols, last_minute, catalogue)
     weight = _confidence(minutes, runtime[cols], rating, cfg)
+    if cfg.trust.enabled:  # before recency: the cap is on what was watched, not its age
+        first_ns = pairs.column("first_ns").to_numpy().astype(np.int64)
+        weight *= trust_factors(users, cols, first_ns, weight, cfg.trust)
     age_days = np.maximum(cut_ns - last_ns, 0) / DAY_NS
     weight *= np.exp2(-age_days / cfg.recency_half_life_days)
     matrix = sp.csr_matrix(

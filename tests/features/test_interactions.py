@@ -12,6 +12,7 @@ import pytest
 from movierec.catalog.reader import Catalogue
 from movierec.features.feedback import FeedbackConfig, build
 from movierec.features.interactions import time_range, training_data
+from movierec.features.trust import TrustConfig
 from movierec.ingest import tables
 from movierec.registry.versions import data_hash
 from movierec.store.events import Checkpoint, EventStore
@@ -63,7 +64,8 @@ def test_confidence_follows_watching_rating_and_recency() -> None:
         ),
         catalogue({"a+2000": 100, "b+2000": 100, "c+2000": 0}),
         NOW,
-        FeedbackConfig(recency_half_life_days=60.0),
+        # Confidence alone: trust would count user 1 (first seen 60 days in) as a newcomer.
+        FeedbackConfig(recency_half_life_days=60.0, trust=TrustConfig(enabled=False)),
     )
     m = data.matrix.toarray()
     decay = 2 ** (-1 / 60)
