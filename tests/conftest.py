@@ -6,12 +6,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from movierec_sim.world import World, WorldConfig
 from tests.support.simulated import SimulatedStore, simulate_into
 from tests.support.simulated_run import SiteRun, run_site
+
+if TYPE_CHECKING:
+    from tests.support.shilling import ShilledSite
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +87,15 @@ def trained_models(
     )
     assert done.returncode == 0, done.stderr
     return models
+
+
+@pytest.fixture(scope="session")
+def shilled_site(tmp_path_factory: pytest.TempPathFactory) -> ShilledSite:
+    """Five days of a 500-user site with a shilling campaign from day 3.5, ingested (shared
+    by the shilling detector's and the trust mitigation's tests; tests/support/shilling.py)."""
+    from tests.support.shilling import small_shilled_site
+
+    return small_shilled_site(tmp_path_factory.mktemp("shilled"))
 
 
 @pytest.fixture(scope="session")
