@@ -9,7 +9,9 @@ not judged abnormal themselves (so a long scrape never becomes its own baseline)
                     abnormal above baseline + unknown_margin, once min_requests are in
     sequential_ids  the longest run of consecutive user ids among those asked in the
                     bucket (in any order, so concurrent requests that overtake each other
-                    still count); abnormal at max(run_margin x baseline, min_run) or more
+                    still count); abnormal at max(run_margin x baseline, min_run) or more.
+                    Asking for nearly every id of a range makes it long too, whatever the
+                    order: a flood over all the users of a small site trips it
 
 A bucket with fewer than min_baseline_buckets usable buckets before it is not judged (it
 is counted in `undecided_buckets`). Consecutive abnormal buckets of one kind make one
@@ -73,10 +75,10 @@ class ScrapingSettings(SettingsGroup):
         100, ge=1, description="and at least this many requests above it, to be abnormal"
     )
     unknown_margin: float = Field(
-        0.25, gt=0, lt=1, description="a share of unknown ids this far above the baseline"
+        0.1, gt=0, lt=1, description="a share of unknown ids this far above the baseline"
     )
     min_requests: int = Field(
-        30, ge=1, description="requests a bucket needs before its unknown-id share counts"
+        100, ge=1, description="requests a bucket needs before its unknown-id share counts"
     )
     run_margin: float = Field(3.0, gt=1, description="a longest run this many times the baseline")
     min_run: int = Field(20, ge=2, description="and at least this long, to be abnormal")

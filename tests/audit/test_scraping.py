@@ -86,8 +86,8 @@ def test_a_burst_of_sequential_unknown_ids_is_detected_with_the_known_delays():
         assert (detection["buckets"], detection["requests"]) == (6, 6600)
     # Its 20th id (the least run judged abnormal, against the site's runs of 1 or 2).
     assert found["sequential_ids"]["detected_at"] == iso(BURST_START + 19 * 50_000)
-    # 10 unknown of 39 requests: 28 of the site's before 17.025 s and one at 17.1 s.
-    assert found["unknown_ids"]["detected_at"] == iso(BURST_START + 9 * 50_000)
+    # The bucket's 100th request (min_requests): the scraper's 66th beside the site's 34.
+    assert found["unknown_ids"]["detected_at"] == iso(BURST_START + 65 * 50_000)
     # The bucket's 301st request (over 3 x the baseline of 100): the site's 49th and the
     # scraper's 252nd, at 29.575 s.
     assert found["rate"]["detected_at"] == iso(BURST_START + 251 * 50_000)
@@ -95,6 +95,21 @@ def test_a_burst_of_sequential_unknown_ids_is_detected_with_the_known_delays():
     assert found["unknown_ids"]["score"] == round(1200 / 1300, 4)
     flagged = [b["start"] for b in report["buckets"] if b["abnormal"]]
     assert flagged == [iso(T0 + m * MINUTE) for m in range(40, 46)]
+
+
+def test_a_slow_scraper_of_random_unknown_ids_shows_only_in_the_unknown_share():
+    """20 requests a minute beside the site's 100: no rate or run to speak of, but a sixth
+    of the requests are for ids the site does not have (the margin is a tenth)."""
+    rng = np.random.default_rng(5)
+    start = T0 + 40 * MINUTE + 1_500_000
+    ids = rng.integers(1_000_000, 2_000_000, 200).tolist()
+    slow = [(start + 3 * SECOND * j, int(u), "popular") for j, u in enumerate(ids)]
+    report = detect_scraping(table(site(60) + slow), SITE_USERS)
+    assert [d["kind"] for d in report["detections"]] == ["unknown_ids"]
+    (detection,) = report["detections"]
+    assert detection["started"] == iso(T0 + 40 * MINUTE)
+    assert detection["ended"] == iso(T0 + 50 * MINUTE)  # 200 ids, one every 3 s
+    assert detection["score"] == round(20 / 120, 4)
 
 
 def test_the_service_s_own_verdict_stands_in_for_the_store(tmp_path: Path):
