@@ -202,9 +202,9 @@ class Scraper:
 
     async def _main(self) -> None:
         self._stopping = asyncio.Event()
-        self._ready.set()
         self._start = time.perf_counter()
         self.started_at = time.time()
+        self._ready.set()
         slots = [asyncio.create_task(self._slot()) for _ in range(self.config.connections)]
         stop = asyncio.create_task(self._stopping.wait())
         await asyncio.wait([stop, *slots], return_when=asyncio.FIRST_COMPLETED)
@@ -359,12 +359,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scraper: {error}", file=sys.stderr)
         return 2
     scraper.start()
+    # A line for whoever waits on this command: the attack has begun.
+    print(f"scraping {config.url} since {scraper.started_at:.6f}", file=sys.stderr, flush=True)
     deadline = time.monotonic() + seconds
     with contextlib.suppress(KeyboardInterrupt):
         while scraper.running and time.monotonic() < deadline:
             time.sleep(0.1)  # the command's own clock, not a test's synchronisation
     counts = scraper.stop()
-    out = {**counts.as_dict(), "seconds": round(time.time() - scraper.started_at, 3)}
+    out = {**counts.as_dict(), "started_at": scraper.started_at}
+    out["seconds"] = round(time.time() - scraper.started_at, 3)
     out["users_kept"] = len(scraper.answers)
     print(orjson.dumps(out).decode())
     return 0
