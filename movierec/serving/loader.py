@@ -62,7 +62,9 @@ class ModelLoader:
         while not self._stop.is_set():
             if self.catalogue is not None and time.monotonic() >= next_catalogue:
                 self.read_catalogue()
-                next_catalogue = time.monotonic() + self.catalogue_every
+                # Unenforced, the adult filter waits on the catalogue: look again soon.
+                wait = self.catalogue_every if self.service.adult_rule.enforced else self.poll
+                next_catalogue = time.monotonic() + wait
             self.check()
             self.check_experiment()
             self._stop.wait(self.poll)

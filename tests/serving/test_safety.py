@@ -283,6 +283,25 @@ def test_without_a_catalogue_the_filter_is_unenforced_and_says_so(
     service.answers.close()
 
 
+def test_a_catalogue_written_after_the_start_is_enforced_at_the_next_poll(
+    models: HandMadeModels, tmp_path: Path
+) -> None:
+    service = RecommendationService(models.registry.root, sample=0.0)
+    path = tmp_path / "catalog.sqlite"
+    # An hour between reads once enforced: only the quick look of an unenforced filter
+    # can pick the new file up within the test's deadline.
+    loader = ModelLoader(service, poll=0.05, catalogue=path, catalogue_every=3600).start()
+    try:
+        wait_until(lambda: service.snapshot is not None, what="the model to load")
+        assert service.adult_rule.state.startswith("unenforced: catalogue not written yet")
+        write_catalogue(path, ADULT)
+        wait_until(lambda: service.adult_rule.enforced, timeout=10, what="the filter enforced")
+    finally:
+        loader.stop()
+    assert not set(answer(service, MINOR)) & ADULT
+    service.answers.close()
+
+
 def gauge(metrics: str, name: str) -> float:
     return next(
         sample.value
