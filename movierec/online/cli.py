@@ -14,7 +14,12 @@ from movierec.config import Settings, add_options, option
 from movierec.online.experiment import experiment_report
 from movierec.online.figures import online_report
 from movierec.online.provenance import NoAnswerError, parse_time, provenance
-from movierec.registry.experiments import Experiments, answer_log_dir, parse_arm
+from movierec.registry.experiments import (
+    Experiments,
+    answer_log_dir,
+    parse_arm,
+    with_exploration,
+)
 from movierec.registry.versions import Registry
 
 
@@ -54,6 +59,16 @@ class ExperimentStartCommand(Settings):
     )
     alpha: float = Field(0.05, gt=0, lt=0.5, description="false-positive rate of the verdict")
     power: float = Field(0.8, ge=0.5, lt=1, description="power the sample size is stated for")
+    explore: tuple[str, ...] = Field(
+        (),
+        description="NAME=SLOTS: arm NAME's answers give their last SLOTS of 20 positions to "
+        "movies outside the head (exploration slots; other arms: the service's setting)",
+    )
+    split_of: str | None = Field(
+        None,
+        description="an earlier experiment's id whose split of users this one keeps (arms "
+        "going on with new versions keep their users)",
+    )
 
 
 class ExperimentStopCommand(Settings):
@@ -148,10 +163,17 @@ def run_online(command: OnlineCommand) -> int:
 
 def run_start(command: ExperimentStartCommand) -> int:
     known = {v["version"] for v in Registry(command.models_dir).read()["versions"]}
+    experiments = Experiments(command.models_dir)
     try:
-        arms = [parse_arm(text) for text in command.arm]
-        experiment = Experiments(command.models_dir).start(
-            arms, known, min_effect=command.min_effect, alpha=command.alpha, power=command.power
+        arms = with_exploration([parse_arm(text) for text in command.arm], command.explore)
+        salt = experiments.get(command.split_of).salt if command.split_of else None
+        experiment = experiments.start(
+            arms,
+            known,
+            salt=salt,
+            min_effect=command.min_effect,
+            alpha=command.alpha,
+            power=command.power,
         )
     except ValueError as error:
         print(f"movierec experiment start: {error}", file=sys.stderr)

@@ -8,7 +8,12 @@ Users are split by a salted hash of their id, so a user stays in one arm for the
 experiment, every replica of the service agrees without talking to the others, and the
 online figures can tell a user's arm from the id alone (even for a request the site logged
 as a timeout, whose answer we never saw). The salt differs per experiment, so the users of
-one experiment's treatment are not the same users in the next.
+one experiment's treatment are not the same users in the next, unless an experiment is
+started to keep an earlier one's split (`--split-of`: the same arms going on with retrained
+versions, as a study of the feedback loop over many days needs).
+
+An arm may set its own exploration slots (serving/explore.py), so two arms of one model
+version can compare answers with and without them.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from movierec.models.base import LIST_LENGTH
 from movierec.store.events import atomic_write
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
@@ -43,6 +49,9 @@ class Arm:
     name: str
     version: str
     share: float
+    # Exploration slots of this arm's answers (movierec/serving/explore.py); None: the
+    # service's own setting. Absent from experiments recorded before it existed.
+    explore_slots: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,12 @@ class Experiment:
                 raise ValueError(f"arm name {arm.name!r}: a letter, then letters, digits, _ or -")
             if not 0 < arm.share <= 1:
                 raise ValueError(f"arm {arm.name}: share {arm.share} is not within (0, 1]")
+            slots = arm.explore_slots
+            if slots is not None and (type(slots) is not int or not 0 <= slots <= LIST_LENGTH):
+                raise ValueError(
+                    f"arm {arm.name}: explore_slots {slots!r} is not a whole number "
+                    f"within 0..{LIST_LENGTH}"
+                )
         total = sum(arm.share for arm in self.arms)
         if abs(total - 1.0) > 1e-9:
             raise ValueError(f"arm shares add up to {total:g}, not 1")
@@ -97,7 +112,13 @@ class Experiment:
         return self.arms[-1]
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        # An arm without its own exploration slots is recorded as before they existed.
+        data["arms"] = [
+            {k: v for k, v in arm.items() if k != "explore_slots" or v is not None}
+            for arm in data["arms"]
+        ]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Experiment:
@@ -140,6 +161,20 @@ def parse_arm(text: str) -> Arm:
     return Arm(name, version, value)
 
 
+def with_exploration(arms: list[Arm], settings: tuple[str, ...] | list[str]) -> list[Arm]:
+    """The arms with `NAME=SLOTS` exploration overrides (`experiment start --explore`)."""
+    slots: dict[str, int] = {}
+    for text in settings:
+        name, sep, value = text.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise ValueError(f"explore {text!r}: expected NAME=SLOTS, e.g. explore=4")
+        slots[name.strip()] = int(value)
+    unknown = sorted(set(slots) - {arm.name for arm in arms})
+    if unknown:
+        raise ValueError(f"explore names arms that are not in the experiment: {unknown}")
+    return [replace(arm, explore_slots=slots.get(arm.name, arm.explore_slots)) for arm in arms]
+
+
 class Experiments:
     """The experiments of one registry directory."""
 
@@ -166,9 +201,17 @@ class Experiments:
         found = [Experiment.from_json(json.loads(p.read_text())) for p in paths]
         return sorted(found, key=lambda e: (e.started, e.id))
 
-    def start(self, arms: list[Arm], known_versions: set[str], **settings: Any) -> Experiment:
+    def start(
+        self,
+        arms: list[Arm],
+        known_versions: set[str],
+        salt: int | None = None,
+        **settings: Any,
+    ) -> Experiment:
         """Start an experiment (stopping a running one first). Every arm's version must be
-        registered: an arm the service cannot load would silently answer from production."""
+        registered: an arm the service cannot load would silently answer from production.
+        A `salt` given (an earlier experiment's) keeps that experiment's split of users, so
+        arms that go on with new versions keep their users; by default a new one is drawn."""
         now = datetime.now(UTC)
         while True:  # an id already in the history would overwrite that experiment's record
             experiment_id = now.strftime("exp-%Y%m%dT%H%M%S-") + secrets.token_hex(3)
@@ -176,7 +219,7 @@ class Experiments:
                 break
         experiment = Experiment(
             id=experiment_id,
-            salt=secrets.randbits(63),
+            salt=secrets.randbits(63) if salt is None else salt,
             arms=tuple(arms),
             started=now.isoformat(timespec="milliseconds"),
             **settings,

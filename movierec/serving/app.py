@@ -30,6 +30,7 @@ from movierec.http.server import HTTPServer, Limits, Request, Response
 from movierec.ids import parse_user_id
 from movierec.registry.experiments import Experiment
 from movierec.registry.versions import Registry
+from movierec.serving.explore import HEAD_SHARE, Exploration
 from movierec.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from movierec.serving.metrics import Metrics
 from movierec.serving.openapi import OPENAPI
@@ -66,6 +67,8 @@ class RecommendationService:
         telemetry_dir: Path | None = None,
         sample: float = 1.0,
         adult_for_unknown_age: bool = False,
+        explore_slots: int = 0,
+        explore_head: float = HEAD_SHARE,
     ) -> None:
         self.registry = Registry(models_dir)
         self.metrics = Metrics()
@@ -80,6 +83,8 @@ class RecommendationService:
         # of each catalogue read, and until one is read the service cannot keep them apart.
         self.adult_for_unknown_age = adult_for_unknown_age
         self.adult_rule = AdultRule.unenforced("no catalogue read")
+        # Exploration slots (serving/explore.py): the service's, unless an arm sets its own.
+        self.exploration = Exploration(explore_slots, explore_head)
 
     # ---- model lifecycle (called from the loader thread) ---------------------------------
     def install(self, snapshot: Snapshot) -> None:
@@ -150,7 +155,7 @@ class RecommendationService:
             return _later(response, snapshot.answer_delay) if snapshot.answer_delay else response
         arm = plan.experiment.arm_of(user)
         snapshot = plan.snapshots[arm.name]
-        body, source = self.answer(snapshot, user)
+        body, source = self.answer(snapshot, user, arm.explore_slots)
         self.metrics.answers[source] += 1
         self.metrics.arm_answers[(plan.experiment.id, arm.name, snapshot.version)] += 1
         self.answers.record(user, snapshot.version, body, source, plan.experiment.id, arm.name)
@@ -158,22 +163,28 @@ class RecommendationService:
         response = Response(200, body, TEXT, headers)
         return _later(response, snapshot.answer_delay) if snapshot.answer_delay else response
 
-    def answer(self, snapshot: Snapshot, user: int) -> tuple[bytes, str]:
+    def answer(
+        self, snapshot: Snapshot, user: int, explore_slots: int | None = None
+    ) -> tuple[bytes, str]:
+        """A user's answer and its source; `explore_slots` None: the service's setting."""
+        slots = self.exploration.slots if explore_slots is None else explore_slots
         fresh = self.fresh.get(user)
         if fresh is not None and fresh[0] == snapshot.version:
-            return self._body(snapshot, user, fresh[1]), "fresh"
+            return self._body(snapshot, user, fresh[1], slots), "fresh"
         row = snapshot.row(user)
         if row >= 0:
-            return self._body(snapshot, user, snapshot.lists[row]), "model"
+            return self._body(snapshot, user, snapshot.lists[row], slots), "model"
         if snapshot.segments is not None:
             segment = self.demographics.segment(user)
             if segment is not None:
-                return self._body(snapshot, user, snapshot.segments[segment]), "segment"
-        return self._body(snapshot, user, snapshot.popular), "popular"
+                return self._body(snapshot, user, snapshot.segments[segment], slots), "segment"
+        return self._body(snapshot, user, snapshot.popular, slots), "popular"
 
-    def _body(self, snapshot: Snapshot, user: int, ranked: np.ndarray) -> bytes:
+    def _body(self, snapshot: Snapshot, user: int, ranked: np.ndarray, slots: int = 0) -> bytes:
         """The answer from a ranked list, adult movies left out for a minor or a user of
         unknown age (serving/safety.py): every source and arm passes through here."""
+        if slots:  # exploration first, so the adult filter also sees the explored movies
+            ranked = self.exploration.ranked(snapshot, user, ranked, slots)
         rule = self.adult_rule
         if rule.enforced:
             age = self.demographics.age_of(user)
@@ -195,6 +206,13 @@ class RecommendationService:
             state["experiment"] = {
                 "id": plan.experiment.id,
                 "arms": {a.name: [a.version, a.share] for a in plan.experiment.arms},
+            }
+        if snapshot is not None:  # like the model's and the safety's: once there is one
+            state["explore"] = self.exploration.describe()
+        if snapshot is not None and plan is not None:
+            state["explore"]["arms"] = {
+                a.name: self.exploration.slots if a.explore_slots is None else a.explore_slots
+                for a in plan.experiment.arms
             }
         if self.last_error:
             state["last_error"] = self.last_error

@@ -27,7 +27,12 @@ def run_serve(config: ServeConfig) -> int:
     try:
         answers = config.telemetry or answer_log_dir(config.models_dir)
         service = RecommendationService(
-            config.models_dir, answers, config.sample, config.adult_for_unknown_age
+            config.models_dir,
+            answers,
+            config.sample,
+            config.adult_for_unknown_age,
+            config.explore_slots,
+            config.explore_head,
         )
     except ValueError as error:
         print(f"movierec serve: {error}", file=sys.stderr)

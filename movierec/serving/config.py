@@ -47,6 +47,21 @@ class ServeConfig(Settings):
     sample: float = Field(1.0, ge=0, le=1, description="share of answers logged")
     poll: float = Field(1.0, gt=0, description="seconds between registry checks")
     threads: int = Field(1, ge=1, description="threads for building lists")
+    explore_slots: int = Field(
+        0,
+        ge=0,
+        le=20,
+        description="positions of every answer's 20, the last ones, given to movies outside "
+        "the head, drawn per user and day (exploration slots; an experiment arm may set "
+        "its own)",
+    )
+    explore_head: float = Field(
+        0.2,
+        ge=0,
+        lt=1,
+        description="share of a model's movies, those its lists show most, that exploration "
+        "slots never draw",
+    )
     adult_for_unknown_age: bool = Field(
         False,
         description="recommend movies the catalogue marks adult to users of unknown age "

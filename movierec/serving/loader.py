@@ -89,6 +89,7 @@ class ModelLoader:
             self._refuse(production, f"{type(error).__name__}: {error}")
             return False
         self.service.adult_rule.keep_only([*self._answering(), snapshot])  # off the requests
+        self.service.exploration.keep_only([*self._answering(), snapshot])
         self.service.install(snapshot)
         self.service.last_error = None
         self._read_training_figures(production)
@@ -133,6 +134,7 @@ class ModelLoader:
             self.service.metrics.experiment_id = ""
             return plan is not None
         self.service.adult_rule.keep_only([*self._answering(), *snapshots.values()])
+        self.service.exploration.keep_only([*self._answering(), *snapshots.values()])
         self.service.plan = ExperimentPlan(experiment, snapshots)
         self.service.metrics.experiment_id = experiment.id
         arms = ", ".join(f"{a.name}={a.version}:{a.share:g}" for a in experiment.arms)
