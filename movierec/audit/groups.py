@@ -17,6 +17,7 @@ compared like any other group instead of vanishing from the figures.
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 
@@ -60,7 +61,13 @@ def occupation_label(code: int) -> str:
 
 def tenure_label(first_seen_ns: int, at_ns: int, new_user_days: float = NEW_USER_DAYS) -> str:
     """New when the first event is less than `new_user_days` before `at_ns` (or after it)."""
-    return NEW if first_seen_ns > at_ns - new_user_days * DAY_NS else RETURNING
+    return NEW if at_ns - first_seen_ns < _span_ns(new_user_days) else RETURNING
+
+
+def _span_ns(days: float) -> int:
+    """The span in whole nanoseconds, rounded up: for integer times, t < span exactly when
+    t < days x DAY_NS (in float64, epoch nanoseconds would lose their last digits)."""
+    return math.ceil(days * DAY_NS)
 
 
 def demographic_groups(catalogue: Catalogue, user_ids: np.ndarray) -> dict[str, np.ndarray]:
@@ -90,7 +97,8 @@ def tenure_groups(
     first_seen_ns: np.ndarray, at_ns: np.ndarray | int, new_user_days: float = NEW_USER_DAYS
 ) -> np.ndarray:
     """ "new" or "returning" per user (see the module's docstring), as an object array."""
-    new = np.asarray(first_seen_ns, dtype=np.int64) > np.asarray(at_ns) - new_user_days * DAY_NS
+    since = np.asarray(at_ns, dtype=np.int64) - np.asarray(first_seen_ns, dtype=np.int64)
+    new = since < _span_ns(new_user_days)
     return np.where(new, NEW, RETURNING).astype(object)
 
 
