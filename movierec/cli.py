@@ -7,6 +7,7 @@ import sys
 
 from movierec import __version__
 from movierec import run as run_role
+from movierec.audit import cli as audit_cli
 from movierec.config import ConfigError, from_args
 from movierec.ingest import cli as ingest_cli
 from movierec.monitoring import cli as monitoring_cli
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     serving_cli.add_parsers(sub)
     online_cli.add_parsers(sub)
     monitoring_cli.add_parsers(sub)
+    audit_cli.add_parsers(sub)
     release_cli.add_parsers(sub)
     release_scheduler.add_parsers(sub)
     return parser

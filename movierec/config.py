@@ -46,6 +46,7 @@ COMPONENTS = (
     "provenance",
     "schedule",
     "canary",
+    "audit",
 )
 CONFIG_VARIABLE = "MOVIEREC_CONFIG"
 RatingScale = Literal[5, 10]  # stars on the site's rating scale

@@ -34,6 +34,12 @@ class MonitorConfig(Settings):
         description="seconds between drift and feedback-loop reports (they read every "
         "event since the training window, so less often than the rest)",
     )
+    audit_every: float = Field(
+        3600.0,
+        ge=0,
+        description="seconds between audits (fairness, exposure, attacks, safety; in the "
+        "background, as it evaluates the production model); 0: never",
+    )
     state_dir: Path | None = Field(
         None,
         description="directory of the monitor's own state (history, alerts, online sums); "

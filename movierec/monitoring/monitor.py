@@ -29,6 +29,7 @@ import orjson
 
 from movierec.http.server import HTTPServer, Request, Response
 from movierec.monitoring import dashboard
+from movierec.monitoring.audits import AuditRunner
 from movierec.monitoring.config import MonitorConfig
 from movierec.monitoring.evaluator import Evaluator
 from movierec.monitoring.history import History
@@ -75,6 +76,7 @@ class Monitor:
         self.loop: dict[str, Any] | None = None
         self.alerts: list[dict[str, Any]] = []
         self.registry: dict[str, Any] = {}
+        self.audit = AuditRunner(config, self.dir / "audit.json")
         self.rounds = 0
         self._slow_at = float("-inf")
         self._state: dict[str, Any] = self._compose(self.clock())
@@ -94,6 +96,7 @@ class Monitor:
             self._run("drift", self._drift)
             self._run("loop", self._loop)
         self._run("registry", self._registry)
+        self._run("audit", lambda: self._audit(at))
         self._run("alerts", lambda: self._alerts(at))
         self.rounds += 1
         state = self._compose(at)
@@ -162,6 +165,15 @@ class Monitor:
     def _loop(self) -> None:
         self.loop = loop_report(self.config.store)
 
+    def _audit(self, at: float) -> str | None:
+        """Start an audit when due (it runs in the background); hand the evaluator the
+        figures of the last one that finished. A failed audit is this step's problem."""
+        self.audit.start_if_due(at)
+        finished = self.audit.take()
+        if finished is not None:
+            self.evaluator.observe_audit(finished["alerts"])
+        return self.audit.problem
+
     def _registry(self) -> None:
         data = Registry(self.config.models_dir).read()
         self.registry = {"production": data.get("production"), "history": data.get("history", [])}
@@ -190,6 +202,7 @@ class Monitor:
             "loop": self.loop,
             "registry": self.registry,
             "alerts": self.alerts,
+            "audit": self.audit.summary(),
         }
 
     # ---- running ---------------------------------------------------------------------------

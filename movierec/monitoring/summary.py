@@ -132,6 +132,7 @@ class _StateCollector(Collector):
             if part in latest:
                 family.add_metric((), latest[part]["gini"])
             yield family
+        yield from _audit_gauges((state.get("audit") or {}).get("alerts") or {})
         firing = GaugeMetricFamily(
             "movierec_alert_firing", "1 when the alert fires, else 0.", labels=("alertname",)
         )
@@ -146,6 +147,23 @@ class _StateCollector(Collector):
         for name, step in (state.get("steps") or {}).items():
             steps.add_metric((name,), 1.0 if step.get("ok") else 0.0)
         yield steps
+
+
+_AUDIT_GAUGES = (
+    ("fairness_worst_ratio", "The worst user group's figure over everyone's (R1, R2)."),
+    ("shilling_suspects", "Movies with a burst of new accounts against their baseline."),
+    ("scraping_detections", "Abnormal request patterns found in the answer log."),
+    ("adult_violations", "Adult movies answered to minors (or barred unknown ages)."),
+)
+
+
+def _audit_gauges(figures: dict[str, Any]) -> Iterator[Metric]:
+    """The last audit's figures (absent until one has run, or when it could not say)."""
+    for name, text in _AUDIT_GAUGES:
+        family = GaugeMetricFamily(f"movierec_audit_{name}", f"{text} From the last audit.")
+        if figures.get(name) is not None:
+            family.add_metric((), float(figures[name]))
+        yield family
 
 
 def metrics_text(state: dict[str, Any]) -> bytes:

@@ -105,6 +105,7 @@ def children(config: RunConfig, root: Path, ports: Ports) -> list[ChildSpec]:
                 "--faults",
                 str(config.faults),
                 *days,
+                *(["--api-control"] if config.api_control else []),
                 *to_argv(config.world),
             ),
             logs / "site.log",

@@ -70,6 +70,11 @@ class RunConfig(Settings):
         description="how a retrained candidate is tried on live traffic",
         json_schema_extra=group("canary_"),
     )
+    api_control: bool = Field(
+        False,
+        description="the site's API accepts POST /_control/faults, for incident drills "
+        "(python -m movierec_sim.drill)",
+    )
     quiet: bool = Field(False, description="no progress display")
 
 

@@ -9,9 +9,7 @@ second stops the service the first looked at).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +26,7 @@ from movierec.http.server import ServerThread
 from movierec.registry.experiments import answer_log_dir
 from movierec.serving.app import RecommendationService
 from movierec.serving.loader import ModelLoader
+from tests.support.browser import chromium_dom
 from tests.support.commands import movierec
 from tests.support.waiting import wait_until
 
@@ -47,29 +46,6 @@ class Live:
     def state(self) -> dict:
         with urllib.request.urlopen(f"{self.monitor_url}/api/state.json", timeout=5) as r:
             return orjson.loads(r.read())
-
-
-def chromium_dom(url: str, profile: Path) -> str:
-    """The page at url as a real headless Chromium rendered it (skipped without one)."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        message = "Chromium is not installed (scripts/setup.sh installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; browser tests must run in CI", pytrace=False)
-        pytest.skip(message)
-    done = subprocess.run(
-        [
-            *(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"),
-            *("--no-first-run", "--disable-background-networking", "--disable-sync"),
-            *("--disable-component-update", f"--user-data-dir={profile}", "--dump-dom", url),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
 
 
 def spawn(args: list[str], errors: Path, announce: str) -> tuple[subprocess.Popen, str]:
