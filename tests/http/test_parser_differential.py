@@ -292,7 +292,7 @@ def check_agreement(data: bytes) -> None:
         assert mine.keep_alive == theirs.keep_alive
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=600, deadline=None)  # 1,500 took 27 s of the CI budget
 @given(heads)
 @example(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 @example(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n")
