@@ -158,6 +158,7 @@ class Scraper:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self.started_at = 0.0  # time.time() when the first request was due
+        self.error: Exception | None = None  # what ended a connection's loop, if not a stop
 
     # ---- in-process use ------------------------------------------------------------------
     def start(self) -> Scraper:
@@ -177,6 +178,8 @@ class Scraper:
             thread.join(timeout)
             if thread.is_alive():
                 raise RuntimeError(f"the scraper did not stop within {timeout} s")
+        if self.error is not None:
+            raise RuntimeError("the scraper failed") from self.error
         return self.counts
 
     @property
@@ -214,7 +217,9 @@ class Scraper:
         _, late = await asyncio.wait(slots, timeout=self.config.timeout + 1)
         for task in late:
             task.cancel()
-        await asyncio.gather(*slots, stop, return_exceptions=True)
+        outcomes = await asyncio.gather(*slots, stop, return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, Exception)]
+        self.error = failures[0] if failures else None  # raised again by stop()
 
     def _next(self) -> tuple[int, float] | None:
         """The next user id and when it is due (perf_counter), or None when done."""
