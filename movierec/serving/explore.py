@@ -154,7 +154,7 @@ def explore(
             at += 1
     drawn = draw(pool, slots, taken.union(seen), key)
     taken.update(drawn)
-    spares = [i for i in values[at:] if i >= 0 and i not in taken]
+    spares = [i for i in dict.fromkeys(values[at:]) if i >= 0 and i not in taken]
     return np.array(first + drawn + spares, dtype=np.int32)
 
 
