@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from movierec.models.kinds import load_model
 from movierec.registry.versions import Registry, data_hash
 from movierec.store.events import EventStore
 from movierec.training.pipeline import DEFAULT_MODELS
+from tests.support.browser import chromium_dom
 from tests.support.commands import movierec
 from tests.support.simulated import SimulatedStore
 
@@ -122,34 +121,7 @@ def test_evaluation_report_has_every_metric_and_beats_popularity(
 
 def check_in_browser(page: Path, best: str) -> None:
     """Open the page in a real headless Chromium and read what it rendered."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        message = "Chromium is not installed (scripts/setup.sh installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; browser tests must run in CI", pytrace=False)
-        pytest.skip(message)
-    done = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={page.parent / 'chrome'}",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    dom = done.stdout
+    dom = chromium_dom(page.as_uri(), page.parent / "chrome")
     assert "<h1>Offline evaluation</h1>" in dom
     assert f'<b id="best">{best}</b>' in dom
     assert dom.count("data:image/png;base64,") >= 7
