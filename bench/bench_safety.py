@@ -90,7 +90,8 @@ def in_process(registry_root: Path, catalogue: Path, world: World, n: int) -> di
     snapshot = service.snapshot
     assert snapshot is not None
     started = time.perf_counter()
-    AdultRule(service.adult_rule.movies).items_of(snapshot)
+    rule = service.adult_rule
+    AdultRule(rule.adult, rule.cleared).items_of(snapshot)
     items_seconds = time.perf_counter() - started
     ids = list(range(1, world.n_users + 1))
     grown = [u for u in ids if world.user_age[u - 1] >= ADULT_AGE]
@@ -101,7 +102,7 @@ def in_process(registry_root: Path, catalogue: Path, world: World, n: int) -> di
     enforced = {name: handler_us(service, users) for name, users in draw.items()}
     filtered = service.metrics.adult_filtered
     restricted = service.metrics.restricted_answers.total()
-    adult_movies = len(service.adult_rule.movies or ())
+    adult_movies = len(service.adult_rule.adult)
     service.install_adult_rule(AdultRule.unenforced("benchmark"))
     unenforced = {name: handler_us(service, users) for name, users in draw.items()}
     service.answers.close()

@@ -100,7 +100,7 @@ class RecommendationService:
         """Switch to the adult filter of a new catalogue read (one assignment)."""
         self.adult_rule = rule
         self.metrics.adult_enforced = rule.enforced
-        self.metrics.adult_movies = len(rule.movies or ())
+        self.metrics.adult_movies = len(rule.adult)
 
     def http_server(self, host: str = "127.0.0.1", port: int = 0) -> HTTPServer:
         """The HTTP server for this service: its limits, counting into its metrics."""
@@ -149,6 +149,8 @@ class RecommendationService:
         plan = self.plan
         if plan is None:
             body, source = self.answer(snapshot, user)
+            if not body:
+                return self._nothing_suitable()
             self.metrics.answers[source] += 1
             self.answers.record(user, snapshot.version, body, source)
             response = Response(200, body, TEXT, [("X-Model-Version", snapshot.version)])
@@ -156,12 +158,21 @@ class RecommendationService:
         arm = plan.experiment.arm_of(user)
         snapshot = plan.snapshots[arm.name]
         body, source = self.answer(snapshot, user, arm.explore_slots)
+        if not body:
+            return self._nothing_suitable()
         self.metrics.answers[source] += 1
         self.metrics.arm_answers[(plan.experiment.id, arm.name, snapshot.version)] += 1
         self.answers.record(user, snapshot.version, body, source, plan.experiment.id, arm.name)
         headers = [("X-Model-Version", snapshot.version), ("X-Experiment-Arm", arm.name)]
         response = Response(200, body, TEXT, headers)
         return _later(response, snapshot.answer_delay) if snapshot.answer_delay else response
+
+    def _nothing_suitable(self) -> Response:
+        """No movie may be shown to this user (the adult filter waits on the catalogue, or
+        clears none of the model's movies): a 503 saying why, never an empty list."""
+        state = self.adult_rule.state
+        why = f"no movie is known to be suitable for this user (adult filter {state})\n"
+        return Response(503, why.encode(), TEXT, [("Retry-After", "1")])
 
     def answer(
         self, snapshot: Snapshot, user: int, explore_slots: int | None = None
@@ -186,7 +197,7 @@ class RecommendationService:
         if slots:  # exploration first, so the adult filter also sees the explored movies
             ranked = self.exploration.ranked(snapshot, user, ranked, slots)
         rule = self.adult_rule
-        if rule.enforced:
+        if rule.filters:
             age = self.demographics.age_of(user)
             if restricted(age, self.adult_for_unknown_age):
                 body, filtered = rule.body(snapshot, user, ranked)

@@ -50,6 +50,8 @@ class ModelLoader:
     def start(self) -> ModelLoader:
         if self.catalogue is None:
             self._unenforced("no catalogue (serve has no --store)")
+        else:  # nothing unfiltered before the first read (the loop reads it first)
+            self.service.install_adult_rule(AdultRule.waiting("no catalogue read yet"))
         self._thread.start()
         return self
 
@@ -62,7 +64,7 @@ class ModelLoader:
         while not self._stop.is_set():
             if self.catalogue is not None and time.monotonic() >= next_catalogue:
                 self.read_catalogue()
-                # Unenforced, the adult filter waits on the catalogue: look again soon.
+                # Waiting, restricted users get nothing: look again soon.
                 wait = self.catalogue_every if self.service.adult_rule.enforced else self.poll
                 next_catalogue = time.monotonic() + wait
             self.check()
@@ -88,6 +90,7 @@ class ModelLoader:
         except Exception as error:  # an artifact is data: any defect is a refusal, not a crash
             self._refuse(production, f"{type(error).__name__}: {error}")
             return False
+        self._read_for_new_movies()
         self.service.adult_rule.keep_only([*self._answering(), snapshot])  # off the requests
         self.service.exploration.keep_only([*self._answering(), snapshot])
         self.service.install(snapshot)
@@ -133,6 +136,7 @@ class ModelLoader:
             self.service.plan = None
             self.service.metrics.experiment_id = ""
             return plan is not None
+        self._read_for_new_movies()
         self.service.adult_rule.keep_only([*self._answering(), *snapshots.values()])
         self.service.exploration.keep_only([*self._answering(), *snapshots.values()])
         self.service.plan = ExperimentPlan(experiment, snapshots)
@@ -181,8 +185,8 @@ class ModelLoader:
 
     def read_catalogue(self) -> None:
         """The users the catalogue knows (for fallbacks by demographic segment, and their
-        ages for the adult filter) and the movies it marks adult. A catalogue that cannot
-        be read keeps what was read before; one never read leaves the filter unenforced."""
+        ages for the adult filter) and the movies it marks adult or not. A catalogue that
+        cannot be read keeps what was read before; one never read leaves the filter waiting."""
         assert self.catalogue is not None
         if not self.catalogue.exists():
             self._not_read(f"catalogue not written yet ({self.catalogue})")
@@ -200,14 +204,24 @@ class ModelLoader:
         if len(flags.ids) == 0:
             self._not_read(f"the catalogue knows no movies yet ({self.catalogue})")
             return
-        movies = flags.adult_ids()
+        read = AdultRule.of_flags(flags.ids.tolist(), flags.adult.tolist())
         rule = self.service.adult_rule
-        if not rule.enforced or rule.movies != movies:
-            rule = AdultRule(movies)
-            log.info("adult filter enforced: %d movies marked adult", len(movies))
+        if not rule.enforced or not rule.same_flags(read):
+            rule = read
+            unsaid = len(flags.ids) - len(read.adult) - len(read.cleared)
+            log.info(
+                "adult filter enforced: %d movies marked adult, %d cleared, %d held back "
+                "for want of a flag", len(read.adult), len(read.cleared), unsaid,
+            )  # fmt: skip
         rule.note = None
         rule.keep_only(self._answering())  # computed here, not on the first request
         self.service.install_adult_rule(rule)
+
+    def _read_for_new_movies(self) -> None:
+        """A new model brings movies the last catalogue read may not know, which the filter
+        would hold back from restricted users until the next read: read it now."""
+        if self.catalogue is not None:
+            self.read_catalogue()
 
     def _answering(self) -> list[Snapshot]:
         """The snapshots answering now: production's and the experiment arms'."""
@@ -216,16 +230,16 @@ class ModelLoader:
         return [s for s in (self.service.snapshot, *arms) if s is not None]
 
     def _not_read(self, why: str) -> None:
-        """The catalogue could not say which movies are adult this time: the adult movies
-        of an earlier read still apply (noted in /healthz); with none, nothing does."""
+        """The catalogue could not say which movies are adult this time: the flags of an
+        earlier read still apply (noted in /healthz); with none, restricted users wait."""
         rule = self.service.adult_rule
         if rule.enforced:
             rule.note = f"{why}; the adult movies of the last read apply"
-        else:
-            self._unenforced(why)
+        elif rule.state != f"waiting: {why}":  # said once per reason
+            log.warning("no movie is answered to minors or users of unknown age: %s", why)
+            self.service.install_adult_rule(AdultRule.waiting(why))
 
     def _unenforced(self, why: str) -> None:
-        """No catalogue read tells which movies are adult: say so, once per reason."""
-        if self.service.adult_rule.state != f"unenforced: {why}":
-            log.warning("adult movies are not kept from minors: %s", why)
-            self.service.install_adult_rule(AdultRule.unenforced(why))
+        """No catalogue at all: adult movies cannot be kept from anyone; say so."""
+        log.warning("adult movies are not kept from minors: %s", why)
+        self.service.install_adult_rule(AdultRule.unenforced(why))

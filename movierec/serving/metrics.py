@@ -93,7 +93,7 @@ class Metrics(Collector):
         # The adult filter (serving/safety.py): set with the service's rule, counted per answer.
         self.adult_enforced = False
         self.adult_movies = 0
-        self.adult_filtered = 0  # adult items kept out of answers
+        self.adult_filtered = 0  # held items (adult or not cleared) kept out of answers
         self.restricted_answers: Counter[str] = Counter()  # minor | unknown_age
         self.started = time.time()
         self.training = TrainingFigures()  # replaced whole by the loader at each install
@@ -234,7 +234,8 @@ class Metrics(Collector):
         )
         yield CounterMetricFamily(
             "movierec_adult_filtered_total",
-            "Adult movies kept out of answers to minors and users of unknown age.",
+            "Movies held back (adult, or not cleared by the catalogue) from answers to minors "
+            "and users of unknown age.",
             value=self.adult_filtered,
         )
         restricted = CounterMetricFamily(

@@ -43,16 +43,19 @@ STRANGER = 7_777_777  # nobody knows anything about them: the popular list
 # The first movies of those users' lists (tests/serving/test_answers.py shows the data).
 ADULT = frozenset(f"movie+{i}+{1990 + i}" for i in (0, 5, 7, 15, 24))
 RESTRICTED = (MINOR, NOT_CATALOGUED, NO_AGE, MINOR_STRANGER, STRANGER)
+UNSAID = "movie+39+2029"  # the API did not say whether it is adult: held back like one
+HELD = ADULT | {UNSAID}
 
 
 def movie_record(movie_id: str, adult: bool | None) -> MovieRecord:
     return MovieRecord(movie_id, "T", None, (), *[None] * 7, adult, None)
 
 
-def write_catalogue(path: Path, adult: frozenset[str]) -> Path:
-    """Every planted movie (adult or not, one the API did not say of) and the users."""
+def write_catalogue(path: Path, adult: frozenset[str], known: int = 40) -> Path:
+    """The first `known` planted movies (adult or not; the 40th one the API did not say of)
+    and the users."""
     cache = CatalogCache(path)
-    movies = [f"movie+{i}+{1990 + i}" for i in range(40)]
+    movies = [f"movie+{i}+{1990 + i}" for i in range(known)]
     users = [
         UserRecord(MINOR, 15, "M", "writer"),
         UserRecord(GROWN, 30, "M", "writer"),
@@ -61,7 +64,7 @@ def write_catalogue(path: Path, adult: frozenset[str]) -> Path:
         UserRecord(WOMAN_OF_40, 40, "F", "writer"),
     ]
     cache.write(
-        [CacheEntry("movie", m, OK, movie_record(m, m in adult if m != movies[39] else None))
+        [CacheEntry("movie", m, OK, movie_record(m, m in adult if m != UNSAID else None))
          for m in movies]
         + [CacheEntry("user", u.user_id, OK, u) for u in users]
     )  # fmt: skip
@@ -125,10 +128,10 @@ def test_minors_and_unknown_ages_never_get_an_adult_movie_and_adults_do(
         assert before[0] in ADULT, user  # the data puts an adult movie first for everyone
         got = answer(service, user)
         if user in RESTRICTED:
-            assert not set(got) & ADULT and len(got) == len(set(got)) == 20, user
+            assert not set(got) & HELD and len(got) == len(set(got)) == 20, user
             # The rest keeps its order (the planted lists hold 32 or 40 items: no top-up).
-            assert got == [m for m in unfiltered_depth(service, user) if m not in ADULT][:20]
-            filtered += len(set(before) & ADULT)
+            assert got == [m for m in unfiltered_depth(service, user) if m not in HELD][:20]
+            filtered += len(set(before) & HELD)
         else:
             assert got == before, user
     assert service.metrics.answers == {"model": 4, "segment": 2, "popular": 1}
@@ -163,6 +166,7 @@ def test_the_setting_lets_unknown_ages_see_adult_movies_but_never_minors(
     assert health["safety"] == {
         "adult_filter": "enforced",
         "adult_movies": 5,
+        "cleared_movies": 34,  # 40 movies: 5 adult, and one the API did not say of
         "minimum_age": 18,
         "unknown_age": "allowed",
     }
@@ -222,16 +226,18 @@ def test_a_list_the_filter_shortens_is_topped_up_with_what_the_user_has_not_seen
     service = loaded(models.registry.root, write_catalogue(tmp_path / "c.sqlite", adult))
     got = answer(service, MINOR)
     seen = {snapshot.items[i].decode() for i in snapshot.history(MINOR)}
-    assert len(got) == len(set(got)) == 20 and not set(got) & adult
-    assert got[:17] == ranked[15:] and set(got[17:]) <= seen
+    left = [m for m in ranked[15:] if m != UNSAID]
+    assert len(got) == len(set(got)) == 20 and not set(got) & (adult | {UNSAID})
+    assert got[: len(left)] == left and set(got[len(left) :]) <= seen
     # The popular fallback of a stranger: topped up with the most popular movies allowed.
     popular = [snapshot.items[i].decode() for i in snapshot.popular if i >= 0]
-    assert answer(service, STRANGER) == [m for m in popular if m not in adult][:20]
-    # Fewer than 20 movies allowed at all: all of them, once each.
+    allowed = [m for m in popular if m not in adult and m != UNSAID]
+    assert answer(service, STRANGER) == allowed[:20]
+    # Fewer than 20 movies allowed at all: all of them, once each (not the unsaid one).
     every = frozenset(f"movie+{i}+{1990 + i}" for i in range(28))
     service = loaded(models.registry.root, write_catalogue(tmp_path / "d.sqlite", every))
     got = answer(service, MINOR)
-    assert sorted(got) == sorted({f"movie+{i}+{1990 + i}" for i in range(28, 40)})
+    assert sorted(got) == sorted({f"movie+{i}+{1990 + i}" for i in range(28, 39)})
 
 
 def test_without_a_catalogue_the_filter_is_unenforced_and_says_so(
@@ -259,7 +265,9 @@ def test_without_a_catalogue_the_filter_is_unenforced_and_says_so(
     assert gauge(metrics, "movierec_adult_filter_enforced") == 0
     assert status == 200 and body.decode().split(",")[0] in ADULT  # it cannot know better
 
-    # A catalogue not written yet, then unreadable: unenforced, each reason said once.
+    # With a catalogue to read (serve --store) but none read yet (not written, then
+    # unreadable), the filter waits: restricted users get a 503 saying why, and a user of
+    # unknown age gets a list only when the setting lets them; each reason is said once.
     path = tmp_path / "catalog.sqlite"
     loader = ModelLoader(service, catalogue=path)
     caplog.clear()
@@ -267,10 +275,16 @@ def test_without_a_catalogue_the_filter_is_unenforced_and_says_so(
         loader.read_catalogue()
         loader.read_catalogue()
     assert caplog.text.count("not written yet") == 1
-    assert service.adult_rule.state.startswith("unenforced: catalogue not written yet")
+    assert service.adult_rule.state.startswith("waiting: catalogue not written yet")
+    waited = service.handle(request(f"/recommend/{MINOR}"))
+    assert waited.status == 503
+    assert b"adult filter waiting: catalogue not written yet" in waited.body
+    service.adult_for_unknown_age = True  # nobody's age is known yet: that lets everyone by
+    assert answer(service, MINOR)[0] in ADULT
+    service.adult_for_unknown_age = False
     path.write_bytes(b"not a catalogue" * 100)
     loader.read_catalogue()
-    assert service.adult_rule.state.startswith("unenforced: catalogue unreadable")
+    assert service.adult_rule.state.startswith("waiting: catalogue unreadable")
     # Once read, a catalogue that turns unreadable keeps the adult movies it gave.
     path.unlink()
     write_catalogue(path, ADULT)
@@ -278,7 +292,7 @@ def test_without_a_catalogue_the_filter_is_unenforced_and_says_so(
     assert service.adult_rule.enforced and service.metrics.adult_enforced
     path.write_bytes(b"not a catalogue" * 100)
     loader.read_catalogue()
-    assert service.adult_rule.movies == ADULT and "unreadable" in (service.adult_rule.note or "")
+    assert service.adult_rule.adult == ADULT and "unreadable" in (service.adult_rule.note or "")
     assert not set(answer(service, MINOR)) & ADULT
     service.answers.close()
 
@@ -293,7 +307,7 @@ def test_a_catalogue_written_after_the_start_is_enforced_at_the_next_poll(
     loader = ModelLoader(service, poll=0.05, catalogue=path, catalogue_every=3600).start()
     try:
         wait_until(lambda: service.snapshot is not None, what="the model to load")
-        assert service.adult_rule.state.startswith("unenforced: catalogue not written yet")
+        assert service.adult_rule.state.startswith("waiting: catalogue not written yet")
         write_catalogue(path, ADULT)
         wait_until(lambda: service.adult_rule.enforced, timeout=10, what="the filter enforced")
     finally:
@@ -311,6 +325,31 @@ def gauge(metrics: str, name: str) -> float:
     )
 
 
+def test_movies_the_catalogue_does_not_know_yet_are_held_back_until_a_new_model_reads_it(
+    tmp_path: Path,
+) -> None:
+    models = hand_made_models(tmp_path / "models", planted_data())
+    path = write_catalogue(tmp_path / "catalog.sqlite", frozenset(), known=10)
+    service = RecommendationService(models.registry.root, sample=0.0)
+    loader = ModelLoader(service, catalogue=path, catalogue_every=3600)
+    loader.read_catalogue()
+    assert loader.check()
+    known = {f"movie+{i}+{1990 + i}" for i in range(10)}
+    got = answer(service, MINOR)  # 10 movies known and cleared, so 10 ids (seen ones last)
+    assert len(got) == 10 and set(got) == known
+    assert answer(service, GROWN) == unfiltered(service, GROWN)  # adults: everything
+    # The catalogue learns every movie; the next read is an hour away, but a new model
+    # brings its own read, so its movies are judged on what the catalogue says now.
+    path.unlink()
+    write_catalogue(path, ADULT)
+    assert not set(answer(service, MINOR)) - known  # not read yet: still held back
+    models.registry.promote(models.add(PopularityRecommender()), "a new model, for a test")
+    assert loader.check()
+    got = answer(service, MINOR)
+    assert len(got) == len(set(got)) == 20 and not set(got) & HELD and set(got) - known
+    service.answers.close()
+
+
 # ---- the rule over any list: hypothesis -------------------------------------------------
 N_ITEMS = 30
 _PROPERTY = tempfile.TemporaryDirectory(prefix="safety-property-")
@@ -326,6 +365,7 @@ def property_snapshot(models: HandMadeModels) -> Snapshot:
     ranked=st.lists(st.integers(-1, N_ITEMS - 1), max_size=DEPTH),
     popular=st.lists(st.integers(-1, N_ITEMS - 1), max_size=DEPTH),
     adult=st.sets(st.integers(0, N_ITEMS - 1)),
+    unsaid=st.sets(st.integers(0, N_ITEMS - 1)),  # the catalogue has no flag (or no movie)
     age=st.integers(-1, 90) | st.none(),
     allow_unknown_age=st.booleans(),
     user=st.sampled_from([MINOR, GROWN]) | st.integers(2_000_000, MAX_USER_ID),
@@ -335,10 +375,13 @@ def test_no_restricted_user_ever_gets_an_adult_movie_and_always_gets_what_is_lef
     ranked: list[int],
     popular: list[int],
     adult: set[int],
+    unsaid: set[int],
     age: int | None,
     allow_unknown_age: bool,
     user: int,
 ) -> None:
+    unsaid = unsaid - adult
+    held = adult | unsaid
     base = property_snapshot
     items = base.items[:N_ITEMS]
     snapshot = Snapshot(
@@ -355,7 +398,13 @@ def test_no_restricted_user_ever_gets_an_adult_movie_and_always_gets_what_is_lef
     service = RecommendationService(_PROPERTY.name, sample=0.0)
     service.adult_for_unknown_age = allow_unknown_age
     service.install(snapshot)
-    service.install_adult_rule(AdultRule(frozenset(items[i].decode() for i in adult)))
+    names = [m.decode() for m in items]
+    service.install_adult_rule(
+        AdultRule(
+            frozenset(names[i] for i in adult),
+            frozenset(m for i, m in enumerate(names) if i not in held),
+        )
+    )
     if age is not None:  # None: not catalogued; -1: catalogued without an age
         service.demographics = Demographics(
             np.array([user], np.int64), np.array([age], np.int16),
@@ -366,9 +415,9 @@ def test_no_restricted_user_ever_gets_an_adult_movie_and_always_gets_what_is_lef
     got = [items.index(m) for m in body.split(b",")] if body else []
     known_age = -1 if age is None else age
     if 0 <= known_age < 18 or (known_age < 0 and not allow_unknown_age):
-        assert not set(got) & adult and len(got) == len(set(got))
-        assert len(got) == min(20, N_ITEMS - len(adult))
-        assert got == reference(ranked, popular, adult, seen_by(snapshot, user))
+        assert not set(got) & held and len(got) == len(set(got))
+        assert len(got) == min(20, N_ITEMS - len(held))
+        assert got == reference(ranked, popular, held, seen_by(snapshot, user))
         assert service.metrics.restricted_answers.total() == 1
     else:
         assert body == snapshot.body(np.array(ranked, np.int32))
@@ -380,10 +429,11 @@ def seen_by(snapshot: Snapshot, user: int) -> set[int]:
     return {i for i in snapshot.history(user).tolist() if i < N_ITEMS}
 
 
-def reference(ranked: list[int], popular: list[int], adult: set[int], seen: set[int]) -> list[int]:
-    """The rule, slowly: the ranked list without adult movies or repeats; then what is
-    popular, then every other movie, unseen ones before seen ones; the first 20."""
-    allowed = [i for i in range(N_ITEMS) if i not in adult]
+def reference(ranked: list[int], popular: list[int], held: set[int], seen: set[int]) -> list[int]:
+    """The rule, slowly: the ranked list without held movies (adult, or not known not to
+    be) or repeats; then what is popular, then every other movie, unseen ones before seen
+    ones; the first 20."""
+    allowed = [i for i in range(N_ITEMS) if i not in held]
     unique = list(dict.fromkeys(i for i in ranked if i in allowed))
     if len(unique) >= 20:
         return unique[:20]
