@@ -254,6 +254,7 @@ class CatalogClient:
             # The rate in force drops below the limit after 429s, then climbs back.
             pacer = self._fetcher.pacer
             out.update(rate=pacer.rate, rate_limit=pacer.limit, burst=pacer.burst)
+            out["failure_streak"] = pacer.streak
         return out
 
     # --- lifecycle -------------------------------------------------------------------------

@@ -207,6 +207,11 @@ class Pacer:
         delay = retry_after if retry_after is not None else self._backoff.delay(throttles)
         self.pause(min(delay, self._backoff.cap))
 
+    @property
+    def streak(self) -> int:
+        """Requests failed in a row (no answer, or 5xx) since the API last answered."""
+        return self._failures
+
     def failed(self) -> None:
         with self._lock:
             self._failures += 1

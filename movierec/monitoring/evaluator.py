@@ -50,6 +50,7 @@ KEPT = frozenset(
         "movierec_ingest_lag_seconds",
         "movierec_ingest_catalogue_requests_total",
         "movierec_ingest_catalogue_errors_total",
+        "movierec_ingest_catalogue_failure_streak",
     )
 )
 LOOKBACK = 300.0  # seconds a scraped value stays current, as Prometheus's lookback delta
@@ -177,6 +178,11 @@ class Evaluator:
                 v for k, v in grew.items() if k[0] == "movierec_ingest_catalogue_requests_total"
             )
             return promql.divide(errors, asked)
+        if name == "catalogue_failure_streak":
+            sample = self._latest(INGEST_JOB, at)
+            wanted = "movierec_ingest_catalogue_failure_streak"
+            streaks = [v for k, v in (sample or {}).items() if k[0] == wanted]
+            return max(streaks) if streaks else None
         if name in AUDIT_SERIES:
             return self.audit.get(name)
         if name == "conversion_ratio_vs_day_before":

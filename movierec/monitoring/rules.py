@@ -32,6 +32,7 @@ Series = Literal[
     "model_loaded",  # 1 when the service answers from a model, 0 before (absent when down)
     "service_up",  # 1 when the service's last scrape succeeded, else 0
     "catalogue_error_share_5m",  # failed requests to the site's API / all, last 5 minutes
+    "catalogue_failure_streak",  # requests to the site's API failed in a row, now
     # From the monitor's audit (movierec/audit), as of its last run:
     "fairness_worst_ratio",  # the worst group's figure / everyone's, over the requirements
     "shilling_suspects",  # movies with a burst of new accounts against their baseline
@@ -50,6 +51,10 @@ Severity = Literal["critical", "warning"]
 
 # Fairness requirements hold each group to this share of everyone's figure (docs/responsible.md).
 FAIRNESS_MIN_RATIO = 0.8
+
+# Requests failed in a row beyond which the API is down: at a 5% error rate (the API's
+# normal noise, SPEC.md) eleven in a row happen about once in 10^14 requests.
+CATALOGUE_FAILURE_STREAK = 10
 
 _CATALOGUE_FAILING = """(
   sum(rate(movierec_ingest_catalogue_errors_total[5m]))
@@ -190,6 +195,18 @@ RULES: tuple[Rule, ...] = (
         "new users get no demographics and unknown movies are not rejected until the API "
         "answers again; a long outage leaves training with unvetted movies.",
         spec=Spec("catalogue_error_share_5m", ">", 0.5),
+    ),
+    Rule(
+        name="MovierecCatalogueUnreachable",
+        expr=f"max(movierec_ingest_catalogue_failure_streak) > {CATALOGUE_FAILURE_STREAK}",
+        for_seconds=120,
+        severity="warning",
+        summary="The site's API has answered none of ingestion's last requests",
+        reason="Ingestion pauses all lookups after a run of failures, so an outage thins "
+        "the requests out and the error share stays low; an unbroken run of failures says "
+        "the API is down. Events stay provisional and new users get no demographics until "
+        "it answers again.",
+        spec=Spec("catalogue_failure_streak", ">", CATALOGUE_FAILURE_STREAK),
     ),
     Rule(
         name="MovierecFairnessGap",

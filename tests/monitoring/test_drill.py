@@ -1,8 +1,8 @@
 """The incident drill, on real parts: a running `movierec ingest --follow` against the
 simulated site's API, the API switched to answering 503 to everything through its control
 endpoint (movierec_sim/drill.py), and the alert evaluator fed with real scrapes of
-ingestion's /metrics. The catalogue alert must go pending once the scrapes show failing
-requests, fire `for` later, and stay silent before the incident."""
+ingestion's /metrics. Both catalogue alerts must go pending once the scrapes show failing
+requests and an unbroken run of them, fire `for` later, and stay silent before the incident."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from tests.support.ports import free_port
 from tests.support.simulated import simulate_into
 from tests.support.waiting import wait_until
 
-ALERT = "MovierecCatalogueFailing"
+ALERT = "MovierecCatalogueFailing"  # the share of requests failing
+UNREACHABLE = "MovierecCatalogueUnreachable"  # failures in a row: what the live drill needed
 
 
 def counter(text: str | None, name: str) -> float:
@@ -66,21 +67,30 @@ def test_a_catalogue_outage_fires_its_alert_and_nothing_before(
     ev, at = Evaluator(), 0.0
     for _ in range(4):  # healthy minutes: lookups answered, no alert
         ev.observe_scrape(INGEST_JOB, fetch(metrics).text, at)
-        assert next(a for a in ev.evaluate(at) if a.name == ALERT).state == INACTIVE
+        assert {a.state for a in ev.evaluate(at) if a.name in (ALERT, UNREACHABLE)} == {INACTIVE}
         at += 60
     drill = Drill(api.url, "outage")
     drill.start()
     before = counter(fetch(metrics).text, errors)
     simulate_into(f"file://{log}", world, 3_000, 0.0, seed=2)  # new users to look up
     wait_until(lambda: counter(fetch(metrics).text, errors) > before, 60, what="failed lookups")
-    states = []
+    streak = "movierec_ingest_catalogue_failure_streak"
+    wait_until(lambda: counter(fetch(metrics).text, streak) > 10, 90, what="failures in a row")
+    states, unreachable = [], []
     for _ in range(4):  # one scrape a minute of the evaluator's clock
         text = fetch(metrics).text
         ev.observe_scrape(INGEST_JOB, text, at)
-        states.append(next(a for a in ev.evaluate(at) if a.name == ALERT).state)
+        alerts = {a.name: a.state for a in ev.evaluate(at)}
+        states.append(alerts[ALERT])
+        unreachable.append(alerts[UNREACHABLE])
         at += 60
     drill.end()
     assert states[0] == PENDING, ev.series("catalogue_error_share_5m", at - 240)
     assert states[2:] == [FIRING, FIRING]  # `for` is two minutes
-    assert by_name(ALERT).for_seconds == 120
+    assert unreachable == [PENDING, PENDING, FIRING, FIRING], ev.series(
+        "catalogue_failure_streak", at
+    )
+    assert by_name(ALERT).for_seconds == by_name(UNREACHABLE).for_seconds == 120
+    # The API answers again: the next request (within the pacer's pause) ends the run.
+    wait_until(lambda: counter(fetch(metrics).text, streak) == 0, 120, what="an answer")
     assert [e["event"] for e in drill.timeline] == ["incident started", "incident ended"]

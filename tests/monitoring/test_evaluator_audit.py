@@ -49,6 +49,28 @@ def test_a_few_failures_among_many_answers_do_not_fire() -> None:
     assert ev.series("catalogue_error_share_5m", 840) == pytest.approx(0.4)
 
 
+def streak_text(streak: int) -> str:
+    return (
+        "# TYPE movierec_ingest_catalogue_failure_streak gauge\n"
+        f"movierec_ingest_catalogue_failure_streak {streak}\n"
+    )
+
+
+def test_an_unbroken_run_of_failures_fires_after_two_minutes_and_noise_does_not() -> None:
+    # The promtool test's outage (deploy/prometheus/movierec-rules.test.yml), minute by minute.
+    ev = Evaluator()
+    states = []
+    for minute, streak in enumerate([0, 1, 0, 14, 15, 16, 17, 17, 18, 0]):
+        ev.observe_scrape(INGEST_JOB, streak_text(streak), 60.0 * minute)
+        states.append(state(ev, 60.0 * minute, "MovierecCatalogueUnreachable"))
+    assert ev.series("catalogue_failure_streak", 300) == 16
+    assert states == [INACTIVE] * 3 + [PENDING, PENDING] + [FIRING] * 4 + [INACTIVE]
+    ev = Evaluator()
+    for minute, streak in enumerate([0, 3, 10, 2, 0, 7, 0]):  # at most ten: the API's noise
+        ev.observe_scrape(INGEST_JOB, streak_text(streak), 60.0 * minute)
+        assert state(ev, 60.0 * minute, "MovierecCatalogueUnreachable") == INACTIVE
+
+
 @pytest.mark.parametrize(
     ("series", "alert", "bad", "good"),
     [
