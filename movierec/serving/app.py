@@ -35,6 +35,7 @@ from movierec.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from movierec.serving.metrics import Metrics
 from movierec.serving.openapi import OPENAPI
 from movierec.serving.safety import AdultRule, restricted
+from movierec.serving.shard import Shard, shard_of
 from movierec.serving.snapshot import Demographics, Snapshot, describe
 from movierec.serving.telemetry import AnswerLog
 
@@ -69,9 +70,14 @@ class RecommendationService:
         adult_for_unknown_age: bool = False,
         explore_slots: int = 0,
         explore_head: float = HEAD_SHARE,
+        shard: Shard | None = None,
     ) -> None:
         self.registry = Registry(models_dir)
         self.metrics = Metrics()
+        # The users this process holds (serving/shard.py); a request for anyone else's is
+        # refused with a 421 naming their shard, never answered from the wrong lists.
+        self.shard = shard or Shard()
+        self.metrics.shard = str(self.shard)
         self.snapshot: Snapshot | None = None
         self.demographics = Demographics()
         # user -> (model version, ranked items): lists refreshed from recent events.
@@ -143,6 +149,8 @@ class RecommendationService:
             shown = text[:40].encode("ascii", "replace").decode()
             reason = f"invalid user id {shown!r}: expected a positive integer below 2^31\n"
             return Response(400, reason.encode(), TEXT)
+        if not self.shard.whole and not self.shard.owns(user):
+            return self._misrouted(user)
         snapshot = self.snapshot
         if snapshot is None:
             return _NOT_READY
@@ -166,6 +174,15 @@ class RecommendationService:
         headers = [("X-Model-Version", snapshot.version), ("X-Experiment-Arm", arm.name)]
         response = Response(200, body, TEXT, headers)
         return _later(response, snapshot.answer_delay) if snapshot.answer_delay else response
+
+    def _misrouted(self, user: int) -> Response:
+        """A user of another shard: neither their lists nor the knowledge of whether the
+        model knows them are here, so any answer could be wrong (a fallback for a user the
+        model knows); a 421 naming their shard, counted, is the honest one."""
+        right = shard_of(user, self.shard.count)
+        self.metrics.misrouted += 1
+        why = f"user {user} is served by shard {right}/{self.shard.count}, not {self.shard}\n"
+        return Response(421, why.encode(), TEXT, [("X-Movierec-Shard", f"{right}")])
 
     def _nothing_suitable(self) -> Response:
         """No movie may be shown to this user (the adult filter waits on the catalogue, or
@@ -224,6 +241,14 @@ class RecommendationService:
             state["explore"]["arms"] = {
                 a.name: self.exploration.slots if a.explore_slots is None else a.explore_slots
                 for a in plan.experiment.arms
+            }
+        if snapshot is not None:  # the users held, of the model's (all of them unsharded)
+            state["shard"] = {
+                "shard": str(self.shard),
+                "users": len(snapshot.user_ids),
+                "model_users": snapshot.model_users,
+                "catalogue_users": len(self.demographics.user_ids),
+                "misrouted": self.metrics.misrouted,
             }
         if self.last_error:
             state["last_error"] = self.last_error

@@ -13,6 +13,7 @@ from movierec.serving.app import RecommendationService
 from movierec.serving.config import ServeConfig
 from movierec.serving.freshness import Freshness
 from movierec.serving.loader import ModelLoader
+from movierec.serving.shard import Shard
 from movierec.store.events import EventStore
 
 
@@ -33,6 +34,7 @@ def run_serve(config: ServeConfig) -> int:
             config.adult_for_unknown_age,
             config.explore_slots,
             config.explore_head,
+            Shard.parse(config.shard),
         )
     except ValueError as error:
         print(f"movierec serve: {error}", file=sys.stderr)

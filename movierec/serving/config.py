@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from movierec.config import RatingScale, Settings, option
 from movierec.quality.checks import FUTURE_TOLERANCE_NS
+from movierec.serving.shard import MAX_SHARDS, Shard
 from movierec.stream import parse_stream_url
 
 
@@ -67,6 +68,19 @@ class ServeConfig(Settings):
         description="recommend movies the catalogue marks adult to users of unknown age "
         "(not in the catalogue, or without an age); minors never get them either way",
     )
+
+    shard: str = Field(
+        "0/1",
+        description=f"I/N: serve shard I (from 0) of N, the users whose id hashes there "
+        f"(serving/shard.py, the same split as the nginx router's); N up to {MAX_SHARDS}; "
+        "0/1: every user",
+        json_schema_extra=option("shard"),
+    )
+
+    @field_validator("shard")
+    @classmethod
+    def _shard_spec(cls, shard: str) -> str:
+        return str(Shard.parse(shard))  # ValueError naming the form
 
     @field_validator("source")
     @classmethod

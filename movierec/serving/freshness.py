@@ -152,6 +152,8 @@ class Freshness:
         )
         wanted = (parsed.kind == Kind.WATCH) | (parsed.kind == Kind.RATE)
         rows = np.flatnonzero(wanted & ~future)
+        if not self.service.shard.whole:  # a shard refreshes its own users' lists alone
+            rows = rows[self.service.shard.owned(parsed.user[rows])]
         touched: set[int] = set()
         movies = parsed.movies
         for user, movie, when in zip(

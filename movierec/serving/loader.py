@@ -86,7 +86,7 @@ class ModelLoader:
             return False
         coldstart = registry.latest_by_model().get("coldstart")
         try:
-            snapshot = build(registry, production, coldstart, self.threads)
+            snapshot = build(registry, production, coldstart, self.threads, self.service.shard)
         except Exception as error:  # an artifact is data: any defect is a refusal, not a crash
             self._refuse(production, f"{type(error).__name__}: {error}")
             return False
@@ -156,7 +156,8 @@ class ModelLoader:
         snapshots = {}
         for arm in experiment.arms:
             if arm.version not in known:
-                known[arm.version] = build(registry, arm.version, coldstart, self.threads)
+                shard = self.service.shard
+                known[arm.version] = build(registry, arm.version, coldstart, self.threads, shard)
             snapshots[arm.name] = known[arm.version]
         return snapshots
 
@@ -198,8 +199,14 @@ class ModelLoader:
             log.warning("catalogue unreadable (keeping the demographics known before): %s", error)
             self._not_read(f"catalogue unreadable: {error}")
             return
+        mine = slice(None)
+        if not self.service.shard.whole:  # a shard answers its own users alone
+            mine = self.service.shard.owned(users.ids)
         self.service.demographics = Demographics(
-            user_ids=users.ids, age=users.age, gender=users.gender, occupation=users.occupation
+            user_ids=users.ids[mine],
+            age=users.age[mine],
+            gender=users.gender[mine],
+            occupation=users.occupation[mine],
         )
         if len(flags.ids) == 0:
             self._not_read(f"the catalogue knows no movies yet ({self.catalogue})")

@@ -95,6 +95,8 @@ class Metrics(Collector):
         self.adult_movies = 0
         self.adult_filtered = 0  # held items (adult or not cleared) kept out of answers
         self.restricted_answers: Counter[str] = Counter()  # minor | unknown_age
+        self.shard = "0/1"  # serving/shard.py: I/N, the users this process holds
+        self.misrouted = 0  # requests for users of another shard (answered 421)
         self.started = time.time()
         self.training = TrainingFigures()  # replaced whole by the loader at each install
         # One registry per service, so two services in a process (tests) never share numbers.
@@ -149,6 +151,7 @@ class Metrics(Collector):
         yield from self._experiment()
         yield from self._background()
         yield from self._safety()
+        yield from self._shard()
         yield from self.training.collect()
 
     def _http(self) -> Iterator[Metric]:
@@ -247,6 +250,19 @@ class Metrics(Collector):
         for age, count in sorted(self.restricted_answers.items()):
             restricted.add_metric((age,), count)
         yield restricted
+
+    def _shard(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "movierec_shard_info", "The shard this process serves (I/N; 0/1: unsharded).",
+            labels=("shard",),
+        )  # fmt: skip
+        info.add_metric((self.shard,), 1)
+        yield info
+        yield CounterMetricFamily(
+            "movierec_shard_misrouted_total",
+            "Requests for users of another shard, refused with a 421 naming theirs.",
+            value=self.misrouted,
+        )
 
     def _background(self) -> Iterator[Metric]:
         yield CounterMetricFamily(

@@ -15,6 +15,8 @@ from movierec.ids import index_in_sorted, is_movie_id
 from movierec.models.base import LIST_LENGTH, Recommender
 from movierec.models.kinds import load_model
 from movierec.registry.versions import Registry
+from movierec.serving.shard import Shard
+from movierec.serving.sharding import keep_rows
 from movierec.vocab import AGE_GROUPS, OCCUPATIONS
 
 DEPTH = 40  # items kept per user: spares for when fresh watches knock some out
@@ -68,6 +70,9 @@ class Snapshot:
     # Seconds the service waits before each answer: what the model declares (only the
     # deliberately slow kind, movierec/models/slow.py, declares any); 0 answers at once.
     answer_delay: float = 0.0
+    # The users this snapshot holds: shard `shard` of the model's `model_users` (0/1: all).
+    shard: Shard = field(default_factory=Shard)
+    model_users: int = -1
 
     def row(self, user_id: int) -> int:
         return index_in_sorted(self.user_ids, user_id)
@@ -85,9 +90,15 @@ class Snapshot:
 
 
 def build(
-    registry: Registry, version: str, coldstart_version: str | None, threads: int = 1
+    registry: Registry,
+    version: str,
+    coldstart_version: str | None,
+    threads: int = 1,
+    shard: Shard | None = None,
 ) -> Snapshot:
-    """Load a version and precompute its lists; raises if the artifact is unusable."""
+    """Load a version and precompute its lists; raises if the artifact is unusable. A
+    `shard` keeps its own users alone (lists and the model's per-user state)."""
+    shard = shard or Shard()
     started = time.monotonic()
     model = load_model(registry.model_dir(version))
     provenance = registry.provenance(version)
@@ -100,6 +111,10 @@ def build(
     user_ids = np.asarray(model.history.user_ids, dtype=np.int64)
     if len(user_ids) > 1 and not (np.diff(user_ids) > 0).all():
         raise ValueError(f"artifact {version}: user ids are not sorted")
+    model_users = len(user_ids)
+    mine = np.flatnonzero(shard.owned(user_ids))
+    if not shard.whole:
+        user_ids = user_ids[mine]
     lists = np.empty((len(user_ids), DEPTH), dtype=np.int32)
     for start in range(0, len(user_ids), _BLOCK):
         block = model.recommend(user_ids[start : start + _BLOCK], DEPTH)
@@ -108,6 +123,8 @@ def build(
         raise ValueError(f"artifact {version} recommends items it does not have")
     popular = model.recommend(np.array([-1]), DEPTH)[0].astype(np.int32)
     segments = _segments(registry, coldstart_version, items) if coldstart_version else None
+    if not shard.whole:  # after the lists: they were computed from the whole model
+        keep_rows(model, mine)
     end = datetime.fromisoformat(provenance["data"]["to"]).timestamp()
     return Snapshot(
         version=version,
@@ -120,6 +137,8 @@ def build(
         data_end_ns=int(end * 1e9) if math.isfinite(end) else 0,
         built_seconds=round(time.monotonic() - started, 3),
         answer_delay=float(getattr(model, "answer_delay", 0.0)),
+        shard=shard,
+        model_users=model_users,
     )
 
 
