@@ -4,6 +4,7 @@ one at a time and stopped by one script (run through scripts/replicas.sh).
 
     scripts/replicas.sh start --replicas 3 --models OUT/models --port 8082 [--dir DIR]
                               [--first-port P] [--workers 1] [-- SERVE OPTIONS...]
+    scripts/replicas.sh start --shards 3 [--replicas 1] ...   # sharded: replicas per shard
     scripts/replicas.sh status  [--dir DIR]     # each replica's pid, port, readiness, version
     scripts/replicas.sh restart [--dir DIR]     # rolling: one replica at a time, each ready
     scripts/replicas.sh kill --replica I [--dir DIR]   # SIGKILL one (a crash, for drills)
@@ -15,6 +16,11 @@ free ones by default). A replica that refuses, resets or times out a request, or
 the next replica. Every replica reads the same registry and polls it, so all of them serve
 the production version within one poll of a release. `start` returns once nginx and every
 replica answer /healthz (a model is loaded); the state lives in DIR/replicas.json.
+
+With --shards N, each replica serves `--shard I/N` (the users whose id hashes to shard I),
+--replicas of them per shard, and nginx sends /recommend/<userid> to the shard of the id
+with split_clients, the same function the service uses (movierec/serving/shard.py);
+everything else (an invalid id, /healthz) goes to the shard of the empty id.
 """
 
 from __future__ import annotations
@@ -34,38 +40,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from replicas_nginx import write_nginx_conf  # scripts/replicas_nginx.py, beside this file
+
+from movierec.serving.shard import MAX_SHARDS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = REPO_ROOT / ".replicas"
 MARKER = ".movierec-replicas"
-
-PROXY_CONF = REPO_ROOT / "deploy" / "nginx" / "movierec-proxy.conf"  # shared with compose
-
-NGINX_CONF = """# Written by scripts/replicas.py; rewritten on every start.
-daemon on;
-worker_processes {workers};
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/tmp/body;
-  proxy_temp_path {dir}/tmp/proxy;
-  fastcgi_temp_path {dir}/tmp/fastcgi;
-  uwsgi_temp_path {dir}/tmp/uwsgi;
-  scgi_temp_path {dir}/tmp/scgi;
-  keepalive_requests 1000000000;
-  upstream movierec {{
-{servers}
-    keepalive 64;
-  }}
-  server {{
-    listen {host}:{port} backlog=4096;
-    location / {{
-      include {proxy};
-    }}
-  }}
-}}
-"""
 
 
 def fail(message: str) -> int:
@@ -134,6 +115,8 @@ def spawn_replica(directory: Path, state: dict[str, Any], index: int) -> int:
     replica = state["replicas"][index]
     argv = [sys.executable, "-m", "movierec.cli", "serve", "--models", state["models"]]
     argv += ["--port", str(replica["port"]), *state["serve_args"]]
+    if replica.get("shard") is not None:
+        argv += ["--shard", f"{replica['shard']}/{state['shards']}"]
     with open(directory / f"replica-{index}.log", "ab") as log:
         process = subprocess.Popen(
             argv,
@@ -184,24 +167,6 @@ def nginx_binary() -> str | None:
     )
 
 
-def write_nginx_conf(directory: Path, state: dict[str, Any]) -> Path:
-    servers = "\n".join(
-        f"    server 127.0.0.1:{r['port']} max_fails=1 fail_timeout=1s;" for r in state["replicas"]
-    )
-    conf = directory / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(
-            dir=directory,
-            workers=state["workers"],
-            servers=servers,
-            host=state["host"],
-            port=state["port"],
-            proxy=PROXY_CONF,
-        )
-    )
-    return conf
-
-
 def start(args: argparse.Namespace) -> int:
     directory: Path = args.dir.resolve()
     nginx = nginx_binary()
@@ -213,12 +178,21 @@ def start(args: argparse.Namespace) -> int:
             return fail(f"replicas already run from {directory}; `stop` them first")
     if directory.exists() and any(directory.iterdir()) and not (directory / MARKER).exists():
         return fail(f"{directory} is not empty and not a replicas dir; refusing")
+    if args.replicas is None:  # per shard when sharded
+        args.replicas = 1 if args.shards else 3
     if args.replicas < 1:
         return fail("--replicas must be at least 1")
+    if not 0 <= args.shards <= MAX_SHARDS:
+        return fail(f"--shards is 0 (unsharded) .. {MAX_SHARDS}")
     if not Path(args.models).is_dir():
         return fail(f"--models {args.models} is not a directory (a model registry)")
-    ports = [args.first_port + i for i in range(args.replicas)] if args.first_port else []
-    ports = ports or [free_port() for _ in range(args.replicas)]
+    if any(a == "--shard" or a.startswith("--shard=") for a in args.serve_args):
+        return fail("give --shards to replicas.py, not --shard to the replicas")
+    # Shard i's replicas: i * replicas .. (i + 1) * replicas - 1.
+    owners = [i // args.replicas for i in range(args.replicas * max(args.shards, 1))]
+    total = len(owners)
+    ports = [args.first_port + i for i in range(total)] if args.first_port else []
+    ports = ports or [free_port() for _ in range(total)]
     for port in [args.port, *ports]:
         if not port_free(port, args.host if port == args.port else "127.0.0.1"):
             return fail(f"port {port} is already in use")
@@ -231,13 +205,17 @@ def start(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "models": str(Path(args.models).resolve()),
         "serve_args": [a for a in args.serve_args if a != "--"],
-        "replicas": [{"index": i, "port": p, "pid": 0} for i, p in enumerate(ports)],
+        "shards": args.shards,
+        "replicas": [
+            {"index": i, "port": p, "pid": 0, "shard": owners[i] if args.shards else None}
+            for i, p in enumerate(ports)
+        ],
         "nginx_pid": 0,
     }
-    for index in range(args.replicas):
+    for index in range(total):
         spawn_replica(directory, state, index)
     save_state(directory, state)
-    for index in range(args.replicas):
+    for index in range(total):
         why = wait_ready(directory, state, index, args.timeout)
         if why is not None:
             stop_all(directory, state)
@@ -311,9 +289,12 @@ def kill(args: argparse.Namespace) -> int:
 def stop_all(directory: Path, state: dict[str, Any]) -> None:
     if state.get("nginx_pid"):
         stop_pid(state["nginx_pid"], signal.SIGQUIT)  # graceful: in-flight requests finish
-    for replica in state["replicas"]:
-        if replica["pid"]:
-            stop_pid(replica["pid"])
+    pids = [replica["pid"] for replica in state["replicas"] if replica["pid"]]
+    for pid in pids:  # all at once: each finishes its in-flight requests meanwhile
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for pid in pids:
+        stop_pid(pid)
 
 
 def stop(args: argparse.Namespace) -> int:
@@ -337,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     for p in commands.values():
         p.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="state, logs, nginx.conf")
     p = commands["start"]
-    p.add_argument("--replicas", type=int, default=3)
+    p.add_argument("--replicas", type=int, default=None, help="3; sharded: per shard, 1")
+    p.add_argument("--shards", type=int, default=0, help="users split over N shards (0: not)")
     p.add_argument("--models", required=True, help="the model registry every replica reads")
     p.add_argument("--port", type=int, default=8082, help="nginx's port, the site calls it")
     p.add_argument("--host", default="127.0.0.1", help="nginx's address")
