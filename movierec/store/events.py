@@ -15,6 +15,10 @@ Layout under the store directory:
     state/unknown_movies.parquet                  movie ids the catalogue says do not exist
     catalog.sqlite                                the catalogue cache
 
+A store written by the workers of a consumer group holds parts/<partition>/, each a store
+of the layout above but for the catalogue (movierec/store/parts.py); read through the
+root, it shows every part's committed events as one store.
+
 A batch's files are written first (each atomically), then the checkpoint names the
 batch as committed and lists its files in the manifest. Readers see only the files the
 manifest lists, so neither commit nor connect walks the directories; recovery deletes
@@ -39,11 +43,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from movierec.store import compaction
-from movierec.store.schema import EMPTY_TABLES, KINDS, QUARANTINE_SCHEMA, SCHEMAS
+from movierec.store import compaction, parts
+from movierec.store.schema import EMPTY_TABLES, KINDS, QUARANTINE_SCHEMA, SCHEMAS, SESSIONS_VIEW
 
 _SEQ_FILE = re.compile(r"^(?:dedup-)?(\d{10})\.(?:parquet|npy)$")
-SESSION_GAP_MINUTES = 30
 RECENT_POSITIONS = 16
 _DICTIONARY_COLUMNS = frozenset(("movie_id", "kind", "reason", "service"))
 
@@ -107,15 +110,40 @@ class EventStore:
         self.checkpoint_path = self.state_dir / "checkpoint.json"
         self.unknown_movies_path = self.state_dir / "unknown_movies.parquet"
         self.catalog_path = self.root / "catalog.sqlite"
+        self.parts_dir = self.root / parts.PARTS_DIR
+
+    # ---- parts (a consumer group's store) ---------------------------------------------------
+    @property
+    def partitioned(self) -> bool:
+        return self.parts_dir.is_dir()
+
+    def part(self, partition: int) -> EventStore:
+        """The store of one stream partition (written only by the worker owning it)."""
+        return EventStore(self.parts_dir / str(partition), self.policy)
+
+    def parts(self) -> list[EventStore]:
+        return [self.part(int(name)) for name in parts.part_names(self.parts_dir)]
+
+    def _writable(self) -> None:
+        if self.partitioned:
+            raise ValueError(
+                f"the store {self.root} is written in parts by `movierec ingest --partitioned` "
+                "workers (one per stream partition): it cannot be written as one store"
+            )
 
     # ---- committing -------------------------------------------------------------------------
     def checkpoint(self) -> Checkpoint | None:
+        if self.partitioned:
+            named = [(p.root.name, p.checkpoint()) for p in self.parts()]
+            fields = parts.aggregate(named)
+            return Checkpoint(**fields) if fields else None
         if not self.checkpoint_path.exists():
             return None
         return Checkpoint.from_json(self.checkpoint_path.read_bytes())
 
     def recover(self) -> Checkpoint:
         """The committed checkpoint, after deleting whatever a crashed batch left behind."""
+        self._writable()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         checkpoint = self.checkpoint() or Checkpoint()
         kept = set(checkpoint.files or ()) | {r[0] for r in checkpoint.retired}
@@ -156,6 +184,7 @@ class EventStore:
 
     def commit(self, checkpoint: Checkpoint) -> None:
         """Commit batch checkpoint.seq: the files written for it join the manifest."""
+        self._writable()
         previous = self.checkpoint()
         files = set(self._manifest(previous))
         new = {p for p, seq in self._pending.items() if seq <= checkpoint.seq} - files
@@ -183,6 +212,7 @@ class EventStore:
 
     def set_unknown_movies(self, movie_ids: set[str]) -> bool:
         """Record the catalogue's verdicts; True when they changed."""
+        self._writable()
         if movie_ids == self.unknown_movies():
             return False
         table = pa.table({"movie_id": pa.array(sorted(movie_ids), pa.string())})
@@ -192,12 +222,19 @@ class EventStore:
         return True
 
     def unknown_movies(self) -> set[str]:
-        if not self.unknown_movies_path.exists():
-            return set()
-        return set(pq.read_table(self.unknown_movies_path).column("movie_id").to_pylist())
+        found: set[str] = set()
+        for path in self._unknown_paths():
+            found.update(pq.read_table(path).column("movie_id").to_pylist())
+        return found
+
+    def _unknown_paths(self) -> list[Path]:
+        """The catalogue's verdicts as written: each part's (they agree once it answered)."""
+        stores = self.parts() if self.partitioned else [self]
+        return [s.unknown_movies_path for s in stores if s.unknown_movies_path.exists()]
 
     def wipe(self) -> None:
         """Forget every event, for a rebuild from the stream (the catalogue cache stays)."""
+        self._writable()
         for path in self._data_files():
             path.unlink()
         for path in (self.checkpoint_path, self.unknown_movies_path):
@@ -230,11 +267,13 @@ class EventStore:
         """Committed files under `relative`, as paths (of `checkpoint`, or the current)."""
         prefix = relative.rstrip("/") + "/"
         listed = self._manifest(checkpoint or self.checkpoint())
-        return sorted(str(self.root / p) for p in listed if p.startswith(prefix))
+        return sorted(str(self.root / p) for p in listed if parts.within_part(p).startswith(prefix))
 
     def position_after(self, seq: int) -> tuple[int, Any]:
         """(s, the stream position after batch s) for the latest recorded s <= seq; (0, None),
         the stream's start, when none is. Reading from there misses nothing after seq."""
+        if self.partitioned:
+            return (0, None)  # per-part batches name no stream position (parts.aggregate)
         history = (self.checkpoint() or Checkpoint()).positions
         found = max((h for h in history if h[0] <= seq), key=lambda h: h[0], default=None)
         return (found[0], found[1]) if found else (0, None)
@@ -242,6 +281,11 @@ class EventStore:
     def batch_files(self, relative: str, after: int, upto: int) -> list[tuple[str, bool]]:
         """Committed files under `relative` holding rows of batches after < seq <= upto, each
         with whether all its rows are (else a reader filters on the seq column)."""
+        if self.partitioned:
+            raise ValueError(
+                f"the store {self.root} is written in parts, whose batch numbers are their "
+                "own: reading it by batch range is not supported"
+            )
         out = []
         for path in self.committed_files(relative):
             e = compaction.entry(Path(path).name)
@@ -254,9 +298,10 @@ class EventStore:
         recommendation, quarantine, sessions, unknown_movies."""
         con = duckdb.connect(database)
         checkpoint = self.checkpoint()  # read once: every view sees the same manifest
+        verdicts = ", ".join(f"'{_quote(p)}'" for p in self._unknown_paths())
         unknown = (
-            f"SELECT movie_id FROM read_parquet('{_quote(self.unknown_movies_path)}')"
-            if self.unknown_movies_path.exists()
+            f"SELECT DISTINCT movie_id FROM read_parquet([{verdicts}])"
+            if verdicts
             else "SELECT NULL::VARCHAR AS movie_id WHERE false"
         )
         con.execute(f"CREATE OR REPLACE VIEW unknown_movies AS {unknown}")
@@ -340,27 +385,3 @@ def thin_positions(history: list[list[Any]], current: int) -> list[list[Any]]:
 
 def _quote(path: str | Path) -> str:
     return str(path).replace("'", "''")
-
-
-# A watch session: one user's minutes of one movie, with no gap over 30 minutes.
-SESSIONS_VIEW = f"""
-CREATE OR REPLACE VIEW sessions AS
-WITH ordered AS (
-    SELECT user_id, movie_id, time, minute,
-           CASE WHEN lag(time) OVER w IS NULL
-                  OR time - lag(time) OVER w > INTERVAL {SESSION_GAP_MINUTES} MINUTE
-                THEN 1 ELSE 0 END AS starts
-    FROM watch
-    WINDOW w AS (PARTITION BY user_id, movie_id ORDER BY time, minute)
-), numbered AS (
-    SELECT *, sum(starts) OVER (PARTITION BY user_id, movie_id ORDER BY time, minute
-                                ROWS UNBOUNDED PRECEDING) AS session
-    FROM ordered
-)
-SELECT user_id, movie_id, session,
-       min(minute) AS first_minute, max(minute) AS last_minute,
-       count(DISTINCT minute) AS minutes_watched,
-       min(time) AS start_time, max(time) AS end_time
-FROM numbered
-GROUP BY user_id, movie_id, session
-"""
