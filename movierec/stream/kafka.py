@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from confluent_kafka import (
     OFFSET_BEGINNING,
-    TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     KafkaError,
     KafkaException,
@@ -29,6 +25,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from movierec.stream.base import Batch, Position, StreamUnavailableError
+from movierec.stream.kafka_records import arrivals, offset_of, origins, partition_of
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +70,15 @@ class KafkaDeliveryError(RuntimeError):
 
 def ensure_topic(
     bootstrap: str, topic: str, partitions: int = 1, replication_factor: int = -1
-) -> None:
-    """Create topic unless it exists (replication_factor -1: the broker's default)."""
+) -> int:
+    """Create topic unless it exists (replication_factor -1: the broker's default); the
+    partitions it has."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     # Metadata for all topics: asking for this one by name would auto-create it on brokers
     # that allow that, with the broker's partition count instead of ours.
     existing = admin.list_topics(timeout=METADATA_TIMEOUT).topics.get(topic)
     if existing is not None and existing.error is None:
-        return
+        return len(existing.partitions)
     future = admin.create_topics(
         [NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor)],
         operation_timeout=METADATA_TIMEOUT,
@@ -91,10 +89,15 @@ def ensure_topic(
     except KafkaException as exc:
         if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # lost a race: fine
             raise
+        return ensure_topic(bootstrap, topic, partitions, replication_factor)
+    return partitions
 
 
 class KafkaSink:
-    """Produces each message as one record value (no key: the partitioner spreads them)."""
+    """Produces each message as one record value. On a topic of several partitions each is
+    keyed by its user (the line's second field), so one user's lines stay in order in one
+    partition and a repeated line lands where its original did (a group's workers drop
+    duplicates within their partitions, ingest/group.py); on one partition, no key."""
 
     def __init__(
         self,
@@ -107,8 +110,10 @@ class KafkaSink:
         config: Mapping[str, Any] | None = None,
     ) -> None:
         self.topic = topic
+        # Keyed unless the topic is known to have one partition (then keys buy nothing).
+        self.keyed = True
         if create_topic:
-            ensure_topic(bootstrap, topic, partitions, replication_factor)
+            self.keyed = ensure_topic(bootstrap, topic, partitions, replication_factor) > 1
         self._errors: list[KafkaError] = []
         conf = {**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap, **(config or {})}
         conf["on_delivery"] = self._on_delivery
@@ -141,7 +146,11 @@ class KafkaSink:
             raise ValueError(f"write to closed sink for {self.topic}")
         for start in range(0, len(values), WRITE_CHUNK):
             # produce_batch enqueues a whole list in one C call: twice the rate of produce().
-            msgs = [{"value": v} for v in values[start : start + WRITE_CHUNK]]
+            chunk = values[start : start + WRITE_CHUNK]
+            if self.keyed:
+                msgs = [{"value": v, "key": user_key(v)} for v in chunk]
+            else:
+                msgs = [{"value": v} for v in chunk]
             # Make room first: a batch that overflows the queue half-way could have later
             # messages enqueued while earlier ones bounce, which would reorder the log.
             while len(producer) and len(producer) + len(msgs) > self._queue_limit:
@@ -184,6 +193,13 @@ class KafkaSink:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def user_key(line: bytes) -> bytes:
+    """A log line's user field (`time,user,...`), its partitioning key; a line without one
+    (dirt) is keyed by itself."""
+    fields = line.split(b",", 2)
+    return fields[1] if len(fields) > 2 else line
 
 
 class KafkaSource:
@@ -287,19 +303,19 @@ class KafkaSource:
         self._advance(good)
         # A record without a value (a tombstone someone produced) reads as an empty line.
         values = [m.value() or b"" for m in good]
-        return Batch(values, self.position(), _origins(self.topic, good), _arrivals(good))
+        return Batch(values, self.position(), origins(self.topic, good), arrivals(good))
 
     def _advance(self, good: list[Message]) -> None:
         """Move each partition's position past its last message in the batch."""
         if len(self._assigned) == 1:
-            self._pos[_partition(good[-1])] = _offset(good[-1]) + 1
+            self._pos[partition_of(good[-1])] = offset_of(good[-1]) + 1
             return
         seen: set[int] = set()
         for m in reversed(good):
-            p = _partition(m)
+            p = partition_of(m)
             if p not in seen:
                 seen.add(p)
-                self._pos[p] = _offset(m) + 1
+                self._pos[p] = offset_of(m) + 1
                 if len(seen) == len(self._assigned):
                     break
 
@@ -351,40 +367,3 @@ class KafkaSource:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-def _partition(m: Message) -> int:
-    # Only error events lack a partition, and those never reach here.
-    return m.partition() or 0
-
-
-def _offset(m: Message) -> int:
-    offset = m.offset()
-    assert offset is not None, "a consumed record always has an offset"
-    return offset
-
-
-def _arrivals(msgs: list[Message]) -> np.ndarray:
-    """The broker's timestamp of each message (the producer's CreateTime, or the broker's
-    LogAppendTime if the topic says so), in ns, capped at the reader's clock: nothing
-    arrived after it was read, whatever a producer's clock claims."""
-    now_ms = time.time_ns() // 1_000_000
-    stamps = np.fromiter(
-        (
-            stamp if kind != TIMESTAMP_NOT_AVAILABLE else now_ms
-            for kind, stamp in (m.timestamp() for m in msgs)
-        ),
-        dtype=np.int64,
-        count=len(msgs),
-    )
-    return np.minimum(stamps, now_ms) * 1_000_000
-
-
-def _origins(topic: str, msgs: list[Message]) -> Callable[[np.ndarray], pa.Array]:
-    def origins_of(rows: np.ndarray) -> pa.Array:
-        picked = [msgs[i] for i in rows.tolist()]
-        partitions = pa.array([m.partition() for m in picked], pa.int32()).cast(pa.string())
-        offsets = pa.array([m.offset() for m in picked], pa.int64()).cast(pa.string())
-        return pc.binary_join_element_wise(f"{topic}/", partitions, "@", offsets, "")
-
-    return origins_of
