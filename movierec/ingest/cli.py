@@ -13,6 +13,7 @@ from pydantic import Field
 
 from movierec.config import add_options
 from movierec.ingest.config import IngestConfig
+from movierec.ingest.group import GroupIngestor
 from movierec.ingest.metrics import serve_metrics
 from movierec.ingest.runner import Ingestor
 from movierec.progress import Progress
@@ -36,7 +37,14 @@ def run_ingest(command: IngestCommand) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    ingestor = Ingestor(command, progress=Progress("ingest", enabled=not command.quiet))
+    progress = Progress("ingest", enabled=not command.quiet)
+    try:
+        ingestor: Ingestor | GroupIngestor = (
+            GroupIngestor(command, progress) if command.partitioned else Ingestor(command, progress)
+        )
+    except ValueError as error:  # a store of the other kind (one store / in parts)
+        print(f"movierec ingest: {error}", file=sys.stderr)
+        return 2
     server = None
     if command.metrics_port is not None:
         server = serve_metrics(ingestor, command.metrics_port)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from movierec.config import RatingScale, Settings
 from movierec.quality.checks import FUTURE_TOLERANCE_NS
@@ -52,12 +52,37 @@ class IngestConfig(Settings):
     rebuild: bool = Field(
         False, description="forget stored events and read the stream again from the start"
     )
+    partitioned: bool = Field(
+        False,
+        description="share the Kafka topic's partitions with the group's other workers; "
+        "each partition's events go to its own part of the store (STORE/parts/<partition>)",
+    )
+    owner_wait: float = Field(
+        60.0,
+        gt=0,
+        description="seconds a worker given a partition waits for its previous owner to "
+        "let go of the part (--partitioned)",
+    )
 
     @field_validator("source")
     @classmethod
     def _known_stream(cls, source: str) -> str:
         parse_stream_url(source)  # ValueError naming the accepted forms
         return source
+
+    @model_validator(mode="after")
+    def _partitioned_needs_kafka(self) -> IngestConfig:
+        if self.partitioned and parse_stream_url(self.source).scheme != "kafka":
+            raise ValueError(
+                "--partitioned shares a Kafka topic's partitions: the source "
+                f"must be kafka://HOST:PORT/TOPIC, not {self.source!r}"
+            )
+        if self.partitioned and self.rebuild:
+            raise ValueError(
+                "--rebuild forgets a whole store: stop every worker of the "
+                "group and rebuild without --partitioned, or remove the store"
+            )
+        return self
 
     @field_validator("api")
     @classmethod

@@ -22,6 +22,7 @@ from movierec.logformat.reference import KIND_NAMES, REASONS
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
+    from movierec.ingest.group import GroupIngestor
     from movierec.ingest.runner import Ingestor
 
 HOST = "127.0.0.1"
@@ -30,7 +31,7 @@ HOST = "127.0.0.1"
 class IngestCollector(Collector):
     """Reads what an Ingestor published at its last commit, when Prometheus scrapes."""
 
-    def __init__(self, ingestor: Ingestor) -> None:
+    def __init__(self, ingestor: Ingestor | GroupIngestor) -> None:
         self.ingestor = ingestor
 
     def collect(self) -> Iterator[Metric]:
@@ -117,7 +118,7 @@ class IngestCollector(Collector):
         yield lag
 
 
-def serve_metrics(ingestor: Ingestor, port: int) -> WSGIServer:
+def serve_metrics(ingestor: Ingestor | GroupIngestor, port: int) -> WSGIServer:
     """Serve the ingestor's metrics on HOST:port (0: any free port) from a thread of their
     own; `server.server_address` holds the address taken, `server.shutdown()` stops it."""
     registry = CollectorRegistry(auto_describe=False)

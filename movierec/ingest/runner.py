@@ -46,10 +46,14 @@ class Ingestor:
         config: IngestConfig,
         progress: Callable[[dict], None] | None = None,
         thresholds: DriftThresholds | None = None,
+        part: tuple[EventStore, CatalogClient] | None = None,
     ) -> None:
+        """`part`: one partition's store and the worker's catalogue client, for a worker of
+        a consumer group (ingest/group.py), which reads the stream and hands batches over
+        (`ingest_batch`); without it, the whole store, read from config.source (`run`)."""
         self.config = config
         self.progress = progress
-        self.store = EventStore(config.store)
+        self.store = part[0] if part else EventStore(config.store)
         if config.rebuild:
             self.store.wipe()
         self.checkpoint = self.store.recover()
@@ -61,14 +65,11 @@ class Ingestor:
         seen_path = self.store.state_dir / "seen_users.npy"
         seen = np.load(seen_path) if seen_path.exists() and self.checkpoint.seq else None
         self.drift = DriftMonitor(self.checkpoint.quality, seen, thresholds, config.rating_scale)
-        self.catalog = CatalogClient(
-            config.api,
-            self.store.catalog_path,
-            rate_limit=config.api_rate_limit,
-            timeout=config.api_timeout,
-        )
-        self.source: Source = open_source(config.source, group=config.group)
-        self.source.seek(self.checkpoint.position)
+        self.catalog = part[1] if part else catalogue_client(config, self.store.catalog_path)
+        self.source: Source | None = None
+        if part is None:
+            self.source = open_source(config.source, group=config.group)
+            self.source.seek(self.checkpoint.position)
         self.counters: dict[str, Any] = {
             "lines_read": 0,
             "duplicates": 0,
@@ -87,6 +88,7 @@ class Ingestor:
 
     # ---- driving ----------------------------------------------------------------------------
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+        assert self.source is not None, "a part's batches are handed over (ingest_batch)"
         started = time.monotonic()
         reader = Prefetcher(BatchReader(self.source, self.config.batch_lines, self.config.max_wait))
         try:
@@ -95,9 +97,9 @@ class Ingestor:
                 if batch is None:
                     if not self.config.follow and at_end:
                         break
-                    self._refresh_catalogue()
+                    self.refresh_catalogue()
                     continue
-                self._ingest(batch.values, batch.origins, batch.end, batch.arrival_ns)
+                self.ingest_batch(batch.values, batch.origins, batch.end, batch.arrival_ns)
                 if self.progress is not None:
                     self.progress(self._status(started))
             if self.config.follow:
@@ -107,7 +109,7 @@ class Ingestor:
                 self.catalog.wait_movies(min(self.config.catalogue_wait, STOP_CATALOGUE_WAIT))
             else:
                 self.catalog.wait_idle(self.config.catalogue_wait, settled=True)
-            self._refresh_catalogue()
+            self.refresh_catalogue()
         finally:
             reader.close()
             self.catalog.close()
@@ -125,13 +127,14 @@ class Ingestor:
             "rejected": sum(self.counters["rejected"].values()),
         }
 
-    def _refresh_catalogue(self) -> None:
+    def refresh_catalogue(self) -> None:
         self.store.set_unknown_movies(self.catalog.unknown_movies())
 
     # ---- one batch --------------------------------------------------------------------------
-    def _ingest(
+    def ingest_batch(
         self, values: list[bytes], origins: Origins, end: Any, arrival_ns: np.ndarray
     ) -> None:
+        """Store one batch and commit it with `end`, the stream position after it."""
         seq = self.checkpoint.seq + 1
         p = parse_batch(values, self.config.rating_scale)
         kind, reason = p.kind.copy(), p.reason.copy()
@@ -260,7 +263,8 @@ class Ingestor:
         )
         self.store.commit(self.checkpoint)
         self.committed = (copy.deepcopy(self.counters), time.time())
-        self.source.commit(end)
+        if self.source is not None:
+            self.source.commit(end)
         live = set(self.dedup.seqs())
         for path in self.store.state_dir.glob("dedup-*.npy"):
             if int(path.stem.split("-")[1]) not in live:
@@ -310,6 +314,12 @@ class Ingestor:
             "position": self.checkpoint.position,
             "batches": c["batches"],
         }
+
+
+def catalogue_client(config: IngestConfig, path: Any) -> CatalogClient:
+    return CatalogClient(
+        config.api, path, rate_limit=config.api_rate_limit, timeout=config.api_timeout
+    )
 
 
 def _journal_seqs(state: dict | None) -> set[int]:
