@@ -130,6 +130,24 @@ class ALSRecommender(FittedHistory, Recommender):
         self._gram = None
         return self
 
+    def with_factors(
+        self, data: TrainingData, user_factors: np.ndarray, item_factors: np.ndarray
+    ) -> Self:
+        """This model as fit() leaves it, with factors learned elsewhere (the Spark engine,
+        movierec/training/spark_als.py): data's rows and columns, in its order."""
+        shape = (data.n_users, self.params.factors), (data.n_items, self.params.factors)
+        if (user_factors.shape, item_factors.shape) != shape:
+            raise ValueError(f"factors of shape {shape} expected")
+        history = History.from_data(data)
+        self.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
+        self.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
+        half_life = self.params.fallback_half_life_days
+        scores = item_popularity(data, half_life)[0]
+        self.fallback = PopularityRecommender(half_life_days=half_life).restore(scores, history)
+        self._history = history
+        self._gram = None
+        return self
+
     def _fit_threads(self, nnz: int) -> int:
         # Each ALS half-step is a parallel region; on a small matrix the threads only wait
         # for one another (a 30 x 40 fit: 3 ms on one thread, 600 ms on two busy cores).

@@ -26,18 +26,19 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from movierec.catalog.reader import Catalogue
-from movierec.config import Settings, option
+from movierec.config import Settings, group, option
 from movierec.evaluation.offline import evaluate
 from movierec.evaluation.plan import Plan, plan
 from movierec.evaluation.split import SplitConfig
 from movierec.features.feedback import FeedbackConfig
 from movierec.features.interactions import training_data
 from movierec.models.base import TrainingData
-from movierec.models.kinds import fit
 from movierec.registry.versions import Registry, code_version, data_hash, library_versions
 from movierec.store.events import EventStore
 from movierec.times import iso
+from movierec.training.engines import Engine, Trainer, trainer
 from movierec.training.search import SearchResult, search
+from movierec.training.spark_session import SparkConfig
 
 # movierec.models.kinds.MODELS (tests/training check they agree)
 ModelKind = Literal[
@@ -88,6 +89,16 @@ class TrainConfig(Settings):
     )
     split: SplitConfig = Field(
         default_factory=SplitConfig, description="what validation and test hold out"
+    )
+    engine: Engine = Field(
+        "numpy",
+        description="where ALS trains: numpy (this process) or spark (Spark MLlib on "
+        "--spark-master; movierec/training/engines.py)",
+    )
+    spark: SparkConfig = Field(
+        default_factory=SparkConfig,
+        description="the Spark engine's session",
+        json_schema_extra=group("spark_"),
     )
 
     @field_validator("models")
@@ -149,6 +160,13 @@ def train(config: TrainConfig, progress: Callable[..., None] | None = None) -> d
 
 def register(config: TrainConfig, progress: Callable[..., None] | None = None) -> TrainRun:
     """Search, test and register every kind; promotes nothing."""
+    with trainer(config.engine, config.spark) as engine:
+        return _register(config, engine, progress)
+
+
+def _register(
+    config: TrainConfig, engine: Trainer, progress: Callable[..., None] | None
+) -> TrainRun:
     store, registry = EventStore(config.store), Registry(config.models_dir)
     folds = plan(store, config.feedback, config.split, config.train_share)
     catalogue = Catalogue.load(store.catalog_path)
@@ -162,7 +180,7 @@ def register(config: TrainConfig, progress: Callable[..., None] | None = None) -
     def score(model: str, params: dict[str, Any]) -> float:
         if val_test.n_users == 0:
             return float("nan")
-        fitted = fit(model, params, val_train, config.seed)
+        fitted = engine.fit(model, params, val_train, config.seed)
         report = evaluate(fitted, val_train, val_test, catalogue)
         scored[_trial_key(model, params)] = _overall(report)
         return float(report[config.metric])
@@ -182,7 +200,7 @@ def register(config: TrainConfig, progress: Callable[..., None] | None = None) -
     for model in config.models:
         best = result.best(model)
         if test.n_users:
-            fitted = fit(model, best.params, test_train, config.seed)
+            fitted = engine.fit(model, best.params, test_train, config.seed)
             offline[model] = evaluate(fitted, test_train, test, catalogue)
         say(
             {
@@ -200,11 +218,12 @@ def register(config: TrainConfig, progress: Callable[..., None] | None = None) -
     for model in config.models:
         best = result.best(model)
         started = time.monotonic()
-        fitted = fit(model, best.params, full, config.seed)
+        fitted = engine.fit(model, best.params, full, config.seed)
         provenance = {
             **provenance_base,
             "hyperparameters": fitted.params.to_dict(),
             "training_seconds": round(time.monotonic() - started, 3),
+            "engine": engine.provenance(model),
             "validation": {config.metric: best.score},
             "offline_metrics": _overall(offline.get(model, {})),
         }
