@@ -29,7 +29,7 @@ elif [ -n "${CI:-}" ]; then
 fi
 
 mkdir -p reports
-.venv/bin/pytest --cov --cov-report=term --cov-report=json:reports/coverage.json \
+.venv/bin/pytest --durations=25 --cov --cov-report=term --cov-report=json:reports/coverage.json \
   --cov-report=html:reports/coverage "$@"
 stop_kafka  # the tests were its only users
 
