@@ -28,6 +28,12 @@ OPENAPI: dict[str, Any] = {
                         "headers": {"X-Model-Version": {"schema": {"type": "string"}}},
                     },
                     "400": {"description": "not a user id", "content": _TEXT},
+                    "421": {
+                        "description": "a sharded service (serve --shard I/N) asked for a "
+                        "user of another shard: the body and X-Movierec-Shard name it",
+                        "content": _TEXT,
+                        "headers": {"X-Movierec-Shard": {"schema": {"type": "integer"}}},
+                    },
                     "503": {"description": "no model loaded yet", "content": _TEXT},
                 },
             }
