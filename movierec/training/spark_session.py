@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUPPORTED_JAVA = (8, 11, 17)  # Spark 3.5's supported Java releases
+VECTOR_API_JAVA = 16  # the first Java with jdk.incubator.vector
 FALLBACK_JAVA = "/usr/lib/jvm/java-17-openjdk*"
 
 # WARN and up, but not the warnings every local run prints about missing native code.
@@ -99,6 +100,11 @@ class Spark:
 
 def java_home() -> str:
     """The Java home Spark will run on; ValueError, naming JAVA_HOME, when there is none."""
+    return java()[0]
+
+
+def java() -> tuple[str, int]:
+    """(Java home, major release) Spark will run on; ValueError as java_home's."""
     configured = os.environ.get("JAVA_HOME", "").strip()
     if configured:
         java = Path(configured) / "bin" / "java"
@@ -117,18 +123,18 @@ def java_home() -> str:
     )
 
 
-def _checked(home: str, java: str) -> str:
-    shown = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+def _checked(home: str, binary: str) -> tuple[str, int]:
+    shown = subprocess.run([binary, "-version"], capture_output=True, text=True, check=False)
     found = re.search(r'version "(\d+)(?:\.(\d+))?', shown.stderr + shown.stdout)
     if not found:
-        raise ValueError(f"{java} -version says no version: set JAVA_HOME to a Java 17")
+        raise ValueError(f"{binary} -version says no version: set JAVA_HOME to a Java 17")
     major = int(found.group(2)) if found.group(1) == "1" else int(found.group(1))
     if major not in SUPPORTED_JAVA:
         raise ValueError(
-            f"{java} is Java {major}; Spark 3.5 runs on Java 8, 11 or 17: set JAVA_HOME "
+            f"{binary} is Java {major}; Spark 3.5 runs on Java 8, 11 or 17: set JAVA_HOME "
             "to one (e.g. /usr/lib/jvm/java-17-openjdk-amd64)"
         )
-    return home
+    return home, major
 
 
 @contextlib.contextmanager
@@ -154,16 +160,22 @@ def spark_session(config: SparkConfig | None = None) -> Iterator[Spark]:
                 )
             yield Spark(running, scratch, master)
             return
-        os.environ["JAVA_HOME"] = java_home()
+        home, release = java()
+        os.environ["JAVA_HOME"] = home
         (temp / "log4j2.properties").write_text(LOG4J2)
         java_options = (
             f"-Djava.io.tmpdir={temp} -Dlog4j.configurationFile=file:{temp / 'log4j2.properties'}"
             f" {cfg.java_options or ''}"
         )
+        if release >= VECTOR_API_JAVA:
+            # MLlib's BLAS then runs on the JVM's vector instructions (native BLAS is not
+            # bundled): ALS's normal equations are its hot loop. The JVM says so once.
+            java_options += " --add-modules=jdk.incubator.vector"
         builder = SparkSession.builder.master(cfg.master).appName("movierec-train")
         if cfg.master.startswith("local"):
             # Nothing outside this process talks to a local driver: loopback, and no
             # warning that the host name resolves to it.
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             builder = builder.config("spark.driver.host", "127.0.0.1").config(
                 "spark.driver.bindAddress", "127.0.0.1"
             )
