@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from movierec.catalog.reader import Catalogue
 from movierec.config import Settings, group, option
@@ -56,6 +56,9 @@ DEFAULT_MODELS: tuple[ModelKind, ...] = (
     "coldstart",
 )
 BASELINE = "popularity"
+# What the Spark engine trains unless --model says otherwise: the kinds that run there (and
+# the baseline), not the in-process kinds a data set that needs Spark would not fit.
+SPARK_DEFAULT_MODELS: tuple[ModelKind, ...] = (BASELINE, "als")
 
 
 class TrainConfig(Settings):
@@ -93,13 +96,21 @@ class TrainConfig(Settings):
     engine: Engine = Field(
         "numpy",
         description="where ALS trains: numpy (this process) or spark (Spark MLlib on "
-        "--spark-master; movierec/training/engines.py)",
+        "--spark-master; movierec/training/engines.py), which trains als and popularity "
+        "unless --model names kinds",
     )
     spark: SparkConfig = Field(
         default_factory=SparkConfig,
         description="the Spark engine's session",
         json_schema_extra=group("spark_"),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spark_kinds(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("engine") == "spark" and "models" not in values:
+            return {**values, "models": SPARK_DEFAULT_MODELS}
+        return values
 
     @field_validator("models")
     @classmethod

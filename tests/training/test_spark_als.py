@@ -189,10 +189,14 @@ def test_a_java_home_without_java_is_named(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_train_with_the_spark_engine_then_serve(
-    spark: Spark, simulated_store: SimulatedStore, tmp_path: Path
+    spark: Spark,
+    simulated_store: SimulatedStore,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """`movierec train --engine spark` (in this process, so on the module's session) and
-    a real `movierec serve` answering from the Spark-trained production model."""
+    """`movierec train --engine spark` (in this process, so on the module's session):
+    ALS and the popularity baseline, unless --model says more; then a real `movierec
+    serve` answering from the Spark-trained production model."""
     models = tmp_path / "models"
     code = main(
         [
@@ -205,14 +209,13 @@ def test_train_with_the_spark_engine_then_serve(
             str(simulated_store.path),
             "--models",
             str(models),
-            "--model",
-            "als",
             "--budget",
             "0",
             "--quiet",
         ]
     )
     assert code == 0
+    assert set(json.loads(capsys.readouterr().out)["versions"]) == {"popularity", "als"}
     registry = Registry(models)
     production = registry.production()
     assert production is not None
