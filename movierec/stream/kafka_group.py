@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from itertools import groupby
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from movierec.stream.base import Batch, StreamUnavailableError
 from movierec.stream.kafka import CONSUMER_DEFAULTS, MAX_CONSUME, UNREACHABLE
-from movierec.stream.kafka_records import arrivals, origins
+from movierec.stream.kafka_records import arrivals, origins, partition_of
 
 log = logging.getLogger(__name__)
 
@@ -137,25 +138,31 @@ class KafkaGroupSource:
 
     def _collect(self, msgs: list[Any]) -> int:
         """Keep the messages of owned partitions that follow what was kept before."""
+        good = [m for m in msgs if m.error() is None]
+        if len(good) != len(msgs):
+            self._errors([m for m in msgs if m.error() is not None])
         kept = 0
-        for m in msgs:
-            error = m.error()
-            if error is not None:
-                if error.fatal():
-                    raise KafkaException(error)
-                if error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("kafka group consumer %s: %s", self.topic, error)
-                continue
-            p, offset = m.partition(), m.offset()
+        # A partition's messages come in runs, in offset order: judge each run by its ends
+        # (a loop per message cost a fifth of the worker's time).
+        for p, run in groupby(good, key=partition_of):
             if p not in self._next:
                 continue  # taken away during the call: its owner reads it again
             got = self._collected.setdefault(p, [])
             expected = got[-1].offset() + 1 if got else self._next[p]
-            if offset < expected:
-                continue  # fetched ahead of a reassignment, before the part's offset
-            got.append(m)
-            kept += 1
+            messages = list(run)
+            if messages[0].offset() < expected:  # fetched ahead of a reassignment
+                messages = [m for m in messages if m.offset() >= expected]
+            got.extend(messages)
+            kept += len(messages)
         return kept
+
+    def _errors(self, bad: list[Any]) -> None:
+        for m in bad:
+            error = m.error()
+            if error.fatal():
+                raise KafkaException(error)
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("kafka group consumer %s: %s", self.topic, error)
 
     def caught_up(self) -> bool:
         """Whether every partition owned has been read to its end (none owned: False)."""
