@@ -37,7 +37,8 @@ SUPPORTED_JAVA = (8, 11, 17)  # Spark 3.5's supported Java releases
 VECTOR_API_JAVA = 16  # the first Java with jdk.incubator.vector
 FALLBACK_JAVA = "/usr/lib/jvm/java-17-openjdk*"
 
-# WARN and up, but not the warnings every local run prints about missing native code.
+# WARN and up, but not the warnings every local run prints about missing native code, nor
+# one line per ALS iteration about its growing task (its lineage until the checkpoint).
 LOG4J2 = """\
 rootLogger.level = warn
 rootLogger.appenderRef.stderr.ref = stderr
@@ -52,6 +53,8 @@ logger.blas.name = dev.ludovic.netlib
 logger.blas.level = error
 logger.conf.name = org.apache.spark.SparkConf
 logger.conf.level = error
+logger.dag.name = org.apache.spark.scheduler.DAGScheduler
+logger.dag.level = error
 """
 
 
