@@ -31,18 +31,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import psutil
 import pyarrow.compute as pc
-import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_pipeline import DAY_NS, START, catalogue_of
+from bench_pipeline import DAY_NS, START, catalogue_of, holdout_of
 
 from movierec.evaluation.offline import evaluate
 from movierec.evaluation.split import Holdout
-from movierec.features.feedback import build, columns_of, encode_movies
+from movierec.features.feedback import build
 from movierec.models.als import ALSRecommender, Params
 from movierec_sim.bulk import interactions
 from movierec_sim.world import World, WorldConfig
@@ -63,19 +61,7 @@ def world_data(users: int, movies: int, pairs: int) -> tuple[Any, Holdout, Any]:
     catalogue = catalogue_of(world)
     data = build(drawn.filter(pc.less(drawn.column("last_ns"), cut)), catalogue, cut)
     test = drawn.filter(pc.greater_equal(drawn.column("first_ns"), cut))
-    user_ids = test.column("user_id").to_numpy().astype(np.int64)
-    cols, known = columns_of(*encode_movies(test.column("movie_id")), data.item_ids)
-    rows = data.user_rows(user_ids)
-    seen = np.zeros(len(user_ids), bool)
-    trained = (rows >= 0) & known
-    seen[trained] = np.asarray(data.matrix[rows[trained], cols[trained]]).ravel() > 0
-    keep = known & ~seen
-    test_users, test_rows = np.unique(user_ids[keep], return_inverse=True)
-    relevant = sp.csr_matrix(
-        (np.ones(keep.sum(), np.float32), (test_rows, cols[keep])),
-        shape=(len(test_users), data.n_items),
-    )
-    return data, Holdout(test_users, relevant, int((~known).sum())), catalogue
+    return data, holdout_of(test, data), catalogue
 
 
 def run_engine(

@@ -52,6 +52,24 @@ def catalogue_of(world: World) -> Catalogue:
     )
 
 
+def holdout_of(test_pairs: Any, data: Any) -> Holdout:
+    """The held-out relevance: each test pair of a movie the training knows and the user
+    has not already watched in it (the rest counted as unknown)."""
+    users = test_pairs.column("user_id").to_numpy().astype(np.int64)
+    cols, known = columns_of(*encode_movies(test_pairs.column("movie_id")), data.item_ids)
+    rows = data.user_rows(users)
+    seen = np.zeros(len(users), bool)
+    trained = (rows >= 0) & known
+    seen[trained] = np.asarray(data.matrix[rows[trained], cols[trained]]).ravel() > 0
+    keep = known & ~seen
+    test_users, test_rows = np.unique(users[keep], return_inverse=True)
+    relevant = sp.csr_matrix(
+        (np.ones(keep.sum(), np.float32), (test_rows, cols[keep])),
+        shape=(len(test_users), data.n_items),
+    )
+    return Holdout(test_users, relevant, int((~known).sum()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=1_000_000)
@@ -82,20 +100,7 @@ def main() -> None:
     data = build(train_pairs, catalogue, cut)
     stage("build_matrix", users=data.n_users, items=data.n_items, interactions=int(data.matrix.nnz))
 
-    test_pairs = pairs.filter(pc.greater_equal(pairs.column("first_ns"), cut))
-    users = test_pairs.column("user_id").to_numpy().astype(np.int64)
-    cols, known = columns_of(*encode_movies(test_pairs.column("movie_id")), data.item_ids)
-    rows = data.user_rows(users)
-    seen = np.zeros(len(users), bool)
-    trained = (rows >= 0) & known
-    seen[trained] = np.asarray(data.matrix[rows[trained], cols[trained]]).ravel() > 0
-    keep = known & ~seen
-    test_users, test_rows = np.unique(users[keep], return_inverse=True)
-    relevant = sp.csr_matrix(
-        (np.ones(keep.sum(), np.float32), (test_rows, cols[keep])),
-        shape=(len(test_users), data.n_items),
-    )
-    holdout = Holdout(test_users, relevant, int((~known).sum()))
+    holdout = holdout_of(pairs.filter(pc.greater_equal(pairs.column("first_ns"), cut)), data)
     metrics = {}
     # One kind at a time, trained then evaluated then dropped: the peak is the largest
     # kind's, not their sum (peak_rss_gib after each stage is the process's so far).
@@ -105,7 +110,7 @@ def main() -> None:
         stage(f"train_{name}", **params)
         result = evaluate(model, data, holdout, catalogue)
         metrics[name] = {k: v for k, v in result.items() if k != "subpopulations"}
-        stage(f"evaluate_{name}", test_users=len(test_users))
+        stage(f"evaluate_{name}", test_users=len(holdout.user_ids))
         del model
     base = metrics.get("popularity", {}).get("ndcg@20")
     vs_popularity = {name: round(m["ndcg@20"] / base, 2) for name, m in metrics.items() if base}
