@@ -79,8 +79,8 @@ class IngestConfig(Settings):
             )
         if self.partitioned and self.rebuild:
             raise ValueError(
-                "--rebuild forgets a whole store: stop every worker of the "
-                "group and rebuild without --partitioned, or remove the store"
+                "--rebuild cannot forget the parts other workers write: stop every "
+                "worker of the group, then start them on a new store"
             )
         return self
 

@@ -5,6 +5,7 @@ real processes, one SIGKILLed while holding it."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -51,7 +52,7 @@ def write_parts(root: Path) -> EventStore:
     return store
 
 
-def test_the_parts_read_as_one_store(tmp_path: Path) -> None:
+def test_the_parts_read_as_one_store(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     store = write_parts(tmp_path / "store")
     assert store.partitioned and [p.root.name for p in store.parts()] == ["0", "1"]
     checkpoint = store.checkpoint()
@@ -64,7 +65,9 @@ def test_the_parts_read_as_one_store(tmp_path: Path) -> None:
     parts = [p.counts()["stored"] for p in store.parts()]
     assert [sum(c.values()) for c in parts] == [5, 2]
     assert all("/parts/" in f for f in store.committed_files("events/watch"))
-    assert store.position_after(checkpoint.seq) == (0, None)  # from the stream's start
+    with caplog.at_level(logging.WARNING, "movierec.store"):
+        assert store.position_after(checkpoint.seq) == (0, None)  # from the stream's start
+    assert "written in parts" in caplog.text
 
 
 def test_a_store_in_parts_cannot_be_written_as_one_nor_a_single_one_in_parts(
@@ -86,9 +89,13 @@ def test_a_store_in_parts_cannot_be_written_as_one_nor_a_single_one_in_parts(
         GroupIngestor(config)
 
 
-def test_partitioned_needs_kafka(tmp_path: Path) -> None:
+def test_partitioned_needs_kafka_and_refuses_a_rebuild(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must be kafka"):
         IngestConfig(source=f"file://{tmp_path}/log", store=str(tmp_path), partitioned=True)
+    with pytest.raises(ValueError, match="--rebuild cannot forget"):
+        IngestConfig(
+            source="kafka://127.0.0.1:9/t", store=str(tmp_path), partitioned=True, rebuild=True
+        )
 
 
 HOLD = """
