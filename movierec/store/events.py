@@ -31,6 +31,7 @@ rewritten.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -46,6 +47,7 @@ import pyarrow.parquet as pq
 from movierec.store import compaction, parts
 from movierec.store.schema import EMPTY_TABLES, KINDS, QUARANTINE_SCHEMA, SCHEMAS, SESSIONS_VIEW
 
+log = logging.getLogger(__name__)
 _SEQ_FILE = re.compile(r"^(?:dedup-)?(\d{10})\.(?:parquet|npy)$")
 RECENT_POSITIONS = 16
 _DICTIONARY_COLUMNS = frozenset(("movie_id", "kind", "reason", "service"))
@@ -272,8 +274,14 @@ class EventStore:
     def position_after(self, seq: int) -> tuple[int, Any]:
         """(s, the stream position after batch s) for the latest recorded s <= seq; (0, None),
         the stream's start, when none is. Reading from there misses nothing after seq."""
-        if self.partitioned:
-            return (0, None)  # per-part batches name no stream position (parts.aggregate)
+        if self.partitioned:  # per-part batches name no stream position (parts.aggregate)
+            log.warning(
+                "the store %s is written in parts: reading the stream after batch %d starts "
+                "from its beginning (correct, but slow on a long stream)",
+                self.root,
+                seq,
+            )
+            return (0, None)
         history = (self.checkpoint() or Checkpoint()).positions
         found = max((h for h in history if h[0] <= seq), key=lambda h: h[0], default=None)
         return (found[0], found[1]) if found else (0, None)
