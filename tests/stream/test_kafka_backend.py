@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from movierec.stream.kafka import KafkaDeliveryError, KafkaSink, KafkaSource
+from movierec.stream.kafka import KafkaDeliveryError, KafkaSink, KafkaSource, user_key
 
 
 @pytest.fixture
@@ -111,3 +111,10 @@ def test_undeliverable_messages_fail_loudly_on_flush() -> None:
     sink.write([b"lost"])
     with pytest.raises(KafkaDeliveryError, match="not delivered"):
         sink.flush()
+
+
+def test_a_line_is_keyed_by_its_user_and_dirt_by_itself() -> None:
+    assert user_key(b"2025-10-17T01:38:54,220358,GET /data/m/a+2000/9.mpg") == b"220358"
+    assert user_key(b"2025-10-17T01:38:54,7,recommendation request x, status 200") == b"7"
+    assert user_key(b"no commas at all") == b"no commas at all"
+    assert user_key(b"one,comma") == b"one,comma"
