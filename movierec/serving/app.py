@@ -250,6 +250,8 @@ class RecommendationService:
                 "catalogue_users": len(self.demographics.user_ids),
                 "misrouted": self.metrics.misrouted,
             }
+        if self.answers.directory is not None:
+            state["answer_log"] = self.answers.describe()
         if self.last_error:
             state["last_error"] = self.last_error
         ready = live_only or snapshot is not None

@@ -90,6 +90,8 @@ class Metrics(Collector):
         self.fresh_failures = 0  # the stream failed and was reopened
         self.telemetry_written = 0
         self.telemetry_dropped = 0
+        self.telemetry_failing = False  # the answer log's last write (or the check at start) failed
+        self.telemetry_write_failures = 0
         # The adult filter (serving/safety.py): set with the service's rule, counted per answer.
         self.adult_enforced = False
         self.adult_movies = 0
@@ -289,6 +291,16 @@ class Metrics(Collector):
             "movierec_telemetry_dropped_total",
             "Answer records dropped because the answer log's queue was full.",
             value=self.telemetry_dropped,
+        )
+        yield GaugeMetricFamily(
+            "movierec_answer_log_failing",
+            "1 while the answer log cannot be written (answers go on, unrecorded), else 0.",
+            value=float(self.telemetry_failing),
+        )
+        yield CounterMetricFamily(
+            "movierec_answer_log_write_failures_total",
+            "Writes of the answer log that failed (its folder missing, read-only or full).",
+            value=self.telemetry_write_failures,
         )
         yield GaugeMetricFamily(
             "movierec_uptime_seconds",

@@ -2,11 +2,19 @@
 from, the list), for online evaluation and debugging: sampled, queued in memory by the
 request path and written in the background to JSON lines, one file per hour. A full queue
 drops records (counted), never requests. `movierec serve` keeps it in the registry's
-directory (movierec/registry/experiments.py: answer_log_dir) unless told otherwise."""
+directory (movierec/registry/experiments.py: answer_log_dir) unless told otherwise.
+
+A folder it cannot write (a models folder mounted read-only, a full disk) never stops the
+answers: the service goes on answering and says so loudly (an error in its log, `/healthz`,
+`movierec_answer_log_failing`, an alert), keeps what it could not write for the next try
+within the queue's capacity, and writes it once the folder takes it again."""
 
 from __future__ import annotations
 
 import collections
+import errno
+import logging
+import os
 import random
 import threading
 import time
@@ -17,6 +25,8 @@ import orjson
 
 from movierec.serving.metrics import Metrics
 from movierec.serving.sequence import SequentialAnswers
+
+log = logging.getLogger("movierec.serving.telemetry")
 
 
 class AnswerLog:
@@ -40,11 +50,15 @@ class AnswerLog:
         self.capacity = capacity
         self._queue: collections.deque[tuple[float, int, str, bytes, str, str | None, str | None]]
         self._queue = collections.deque()
+        # Records taken from the queue whose write failed: written first at the next flush.
+        self._pending: list[bytes] = []
+        # Why the last write failed (None while writes succeed); only the flushing thread sets it.
+        self.failure: str | None = None
         self._random = random.Random(seed)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if self.sample > 0 and directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
+            self._writable(directory)
             self._thread = threading.Thread(
                 target=self._run, args=(flush_every,), name="answer-log", daemon=True
             )
@@ -63,7 +77,7 @@ class AnswerLog:
         self.sequential.observe(user_id)
         if self.sample <= 0 or (self.sample < 1 and self._random.random() >= self.sample):
             return
-        if len(self._queue) >= self.capacity:
+        if len(self._queue) + len(self._pending) >= self.capacity:
             self.metrics.telemetry_dropped += 1
             return
         self._queue.append((time.time(), user_id, version, body, source, experiment, arm))
@@ -74,9 +88,10 @@ class AnswerLog:
         self.flush()
 
     def flush(self) -> None:
-        if self.directory is None or not self._queue:
+        if self.directory is None or not (self._queue or self._pending):
             return
-        records: list[bytes] = []
+        records = self._pending
+        self._pending = []
         while self._queue:
             at, user, version, body, source, experiment, arm = self._queue.popleft()
             records.append(
@@ -93,9 +108,53 @@ class AnswerLog:
                 )
             )
         hour = datetime.now(UTC).strftime("%Y%m%d%H")
-        with open(self.directory / f"answers-{hour}.jsonl", "ab") as handle:
-            handle.write(b"\n".join(records) + b"\n")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with open(self.directory / f"answers-{hour}.jsonl", "ab") as handle:
+                handle.write(b"\n".join(records) + b"\n")
+        except OSError as error:
+            self._pending = records  # tried again at the next flush
+            self._failed(error)
+            return
         self.metrics.telemetry_written += len(records)
+        if self.failure is not None:
+            log.warning("answer log: writing to %s again", self.directory)
+            self.failure = None
+            self.metrics.telemetry_failing = False
+
+    def _writable(self, directory: Path) -> None:
+        """Say at start, not a second later, when the folder cannot take the log."""
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            if not os.access(directory, os.W_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(directory))
+        except OSError as error:
+            self._failed(error)
+
+    def _failed(self, error: OSError) -> None:
+        self.metrics.telemetry_write_failures += 1
+        reason = f"cannot write the answer log in {self.directory}: {error.strerror or error}"
+        if reason != self.failure:  # once per cause, not once a second
+            log.error(
+                "%s; answers go on but are not recorded (online evaluation and experiments "
+                "cannot see them) until it can: give serve --telemetry a folder this user "
+                "can write, or make this one writable",
+                reason,
+            )
+        self.failure = reason
+        self.metrics.telemetry_failing = True
+
+    def describe(self) -> dict[str, object]:
+        """The log's state for /healthz."""
+        state: dict[str, object] = {
+            "directory": str(self.directory),
+            "sample": self.sample,
+            "writing": self.failure is None,
+        }
+        if self.failure is not None:
+            state["error"] = self.failure
+            state["waiting"] = len(self._queue) + len(self._pending)
+        return state
 
     def close(self) -> None:
         self._stop.set()
