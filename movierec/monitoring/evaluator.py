@@ -45,6 +45,7 @@ KEPT = frozenset(
         "movierec_request_seconds_bucket",
         "movierec_request_seconds_count",
         "movierec_model_info",
+        "movierec_answer_log_failing",
         "movierec_ingest_lines_total",
         "movierec_ingest_rejected_total",
         "movierec_ingest_lag_seconds",
@@ -166,9 +167,7 @@ class Evaluator:
             baseline = promql.clamp_min(self._reject_share(at, 3600), REJECT_BASELINE_FLOOR)
             return promql.divide(recent, baseline)
         if name == "ingest_lag_seconds":
-            sample = self._latest(INGEST_JOB, at)
-            lags = [v for k, v in (sample or {}).items() if k[0] == "movierec_ingest_lag_seconds"]
-            return max(lags) if lags else None
+            return self._latest_max(INGEST_JOB, "movierec_ingest_lag_seconds", at)
         if name == "catalogue_error_share_5m":
             grew = self._increases(INGEST_JOB, at, 300)
             errors = promql.total(
@@ -179,10 +178,9 @@ class Evaluator:
             )
             return promql.divide(errors, asked)
         if name == "catalogue_failure_streak":
-            sample = self._latest(INGEST_JOB, at)
-            wanted = "movierec_ingest_catalogue_failure_streak"
-            streaks = [v for k, v in (sample or {}).items() if k[0] == wanted]
-            return max(streaks) if streaks else None
+            return self._latest_max(INGEST_JOB, "movierec_ingest_catalogue_failure_streak", at)
+        if name == "answer_log_failing":
+            return self._latest_max(SERVICE_JOB, "movierec_answer_log_failing", at)
         if name in AUDIT_SERIES:
             return self.audit.get(name)
         if name == "conversion_ratio_vs_day_before":
@@ -192,6 +190,12 @@ class Evaluator:
             latest = max(hours)
             return promql.divide(self.conversion[latest], self.conversion[latest - DAY])
         raise ValueError(f"unknown series {name!r}")
+
+    def _latest_max(self, job: str, sample_name: str, at: float) -> float | None:
+        """The largest value of a gauge in the job's current scrape, as max() in PromQL."""
+        sample = self._latest(job, at)
+        values = [v for k, v in (sample or {}).items() if k[0] == sample_name]
+        return max(values) if values else None
 
     def _availability(self, at: float) -> float | None:
         grew = self._increases(SERVICE_JOB, at, 3600)

@@ -33,6 +33,7 @@ Series = Literal[
     "service_up",  # 1 when the service's last scrape succeeded, else 0
     "catalogue_error_share_5m",  # failed requests to the site's API / all, last 5 minutes
     "catalogue_failure_streak",  # requests to the site's API failed in a row, now
+    "answer_log_failing",  # 1 while the service cannot write its answer log, else 0
     # From the monitor's audit (movierec/audit), as of its last run:
     "fairness_worst_ratio",  # the worst group's figure / everyone's, over the requirements
     "shilling_suspects",  # movies with a burst of new accounts against their baseline
@@ -184,6 +185,17 @@ RULES: tuple[Rule, ...] = (
         reason="Ingestion has stalled or fallen behind (or the stream went quiet): training "
         "and the online figures then work from stale data.",
         spec=Spec("ingest_lag_seconds", ">", 600),
+    ),
+    Rule(
+        name="MovierecAnswerLogFailing",
+        expr=f'max(movierec_answer_log_failing{{job="{SERVICE_JOB}"}}) > 0',
+        for_seconds=300,
+        severity="warning",
+        summary="A service cannot write its answer log",
+        reason="Its answers go on but are not recorded: online conversion, the experiments' "
+        "verdicts and the audit cannot see them, so a worse model would go unnoticed. The "
+        "log's folder is read-only, missing or full (/healthz says which).",
+        spec=Spec("answer_log_failing", ">", 0),
     ),
     Rule(
         name="MovierecCatalogueFailing",

@@ -1,5 +1,6 @@
 """The movierec image: a non-root service answering /recommend on the host, configured from
-the environment, healthy once it serves a model, stopped cleanly."""
+the environment, healthy once it serves a model, serving a read-only models folder, stopped
+cleanly."""
 
 from __future__ import annotations
 
@@ -59,6 +60,35 @@ def test_the_service_answers_from_a_container(
         state = podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
         assert state == "0"
         assert any((models / "answers").glob("answers-*.jsonl"))
+    finally:
+        podman("rm", "--force", "--ignore", name, check=False)
+
+
+def test_a_read_only_models_folder_is_served_and_the_unwritable_log_reported(
+    movierec_image: str, trained_models: Path, tmp_path: Path
+) -> None:
+    # The models as a trainer on the host leaves them (its user's, readable by all),
+    # mounted read-only: the service answers from them, and says its answer log cannot be
+    # written there.
+    models = tmp_path / "models"
+    shutil.copytree(trained_models, models)
+    models.chmod(0o755)  # pytest's folders are its user's alone; a trainer's are not
+    assert all(p.stat().st_uid != 10001 for p in [models, *models.rglob("*")])
+    port = free_port()
+    name = f"movierec-test-ro-{port}"
+    podman(
+        "run", "-d", "--name", name, "--network", "host",
+        "-v", f"{models}:/data/models:ro",
+        movierec_image, "serve", "--models", "/data/models", "--port", str(port),
+    )  # fmt: skip
+    try:
+        wait_until(lambda: answers(port) is not None, timeout=120, what="an answer")
+        body = answers(port)
+        assert body is not None and len(body.decode().strip().split(",")) == 20
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+            log = json.loads(r.read())["answer_log"]
+        assert log["writing"] is False and "/data/models/answers" in log["error"]
+        assert "answers go on but are not recorded" in podman("logs", name).stderr
     finally:
         podman("rm", "--force", "--ignore", name, check=False)
 

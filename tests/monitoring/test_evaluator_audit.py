@@ -1,5 +1,6 @@
 """The evaluator's newer series on known answers: the catalogue's error share from
-ingestion's scrapes (the incident drill's alert), and the audit's figures."""
+ingestion's scrapes (the incident drill's alert), the service's answer log, and the
+audit's figures."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import json
 import pytest
 
 from movierec.monitoring.evaluator import FIRING, INACTIVE, PENDING, Evaluator
-from movierec.monitoring.rules import AUDIT_SERIES, INGEST_JOB
+from movierec.monitoring.rules import AUDIT_SERIES, INGEST_JOB, SERVICE_JOB
+from movierec.serving.metrics import Metrics
 
 
 def catalogue_text(requests: float, errors: float) -> str:
@@ -69,6 +71,18 @@ def test_an_unbroken_run_of_failures_fires_after_two_minutes_and_noise_does_not(
     for minute, streak in enumerate([0, 3, 10, 2, 0, 7, 0]):  # at most ten: the API's noise
         ev.observe_scrape(INGEST_JOB, streak_text(streak), 60.0 * minute)
         assert state(ev, 60.0 * minute, "MovierecCatalogueUnreachable") == INACTIVE
+
+
+def test_a_service_that_cannot_write_its_answer_log_fires_after_five_minutes() -> None:
+    # The service's own /metrics text, so the name the rule reads is the one it exports.
+    metrics, ev = Metrics(), Evaluator()
+    states = []
+    for minute, failing in enumerate([False, True, True, True, True, True, True, True, False]):
+        metrics.telemetry_failing = failing
+        ev.observe_scrape(SERVICE_JOB, metrics.render().decode(), 60.0 * minute)
+        states.append(state(ev, 60.0 * minute, "MovierecAnswerLogFailing"))
+    assert ev.series("answer_log_failing", 0) == 0 and ev.series("answer_log_failing", 60) == 1
+    assert states == [INACTIVE] + [PENDING] * 5 + [FIRING] * 2 + [INACTIVE]
 
 
 @pytest.mark.parametrize(
