@@ -85,6 +85,7 @@ class RecommendationService:
         self.answers = AnswerLog(telemetry_dir, sample, self.metrics)
         self.plan: ExperimentPlan | None = None
         self.last_error: str | None = None
+        self.waiting: str | None = None  # why there is no model yet, as the loader last saw
         # Adult movies kept from minors (serving/safety.py); the loader installs the rule
         # of each catalogue read, and until one is read the service cannot keep them apart.
         self.adult_for_unknown_age = adult_for_unknown_age
@@ -250,6 +251,8 @@ class RecommendationService:
                 "catalogue_users": len(self.demographics.user_ids),
                 "misrouted": self.metrics.misrouted,
             }
+        if snapshot is None and self.waiting:
+            state["waiting"] = self.waiting
         if self.answers.directory is not None:
             state["answer_log"] = self.answers.describe()
         if self.last_error:

@@ -80,7 +80,11 @@ class ModelLoader:
             self._refuse("registry", f"registry unreadable: {error}")
             return False
         current = self.service.snapshot
-        if production is None or production in self.refused:
+        if production is None:
+            if current is None:
+                self._no_production()
+            return False
+        if production in self.refused:
             return False
         if current is not None and current.version == production:
             return False
@@ -170,6 +174,18 @@ class ModelLoader:
             log.warning("no training figures for %s: %s", version, error)
             figures = TrainingFigures()
         self.service.metrics.training = figures
+
+    def _no_production(self) -> None:
+        """Nothing to serve yet: said once per cause, in the log and /healthz."""
+        registry = self.service.registry
+        why = (
+            f"no registry in {registry.root} (no {registry.path.name})"
+            if not registry.path.exists()
+            else f"the registry in {registry.root} names no production version"
+        )
+        if why != self.service.waiting:
+            log.warning("%s: /recommend answers 503 until a model is promoted there", why)
+        self.service.waiting = why
 
     def _refuse(self, version: str, reason: str) -> None:
         self.refused[version] = reason
