@@ -50,8 +50,10 @@ class AnswerLog:
         self.capacity = capacity
         self._queue: collections.deque[tuple[float, int, str, bytes, str, str | None, str | None]]
         self._queue = collections.deque()
-        # Records taken from the queue whose write failed: written first at the next flush.
+        # What a failed write left unwritten, byte-exact, in order: written first at the next
+        # flush. A whole batch tried again would double the lines a full disk took in part.
         self._pending: list[bytes] = []
+        self._pending_records = 0  # the lines, whole or partly written, in _pending
         # Why the last write failed (None while writes succeed); only the flushing thread sets it.
         self.failure: str | None = None
         self._random = random.Random(seed)
@@ -77,7 +79,7 @@ class AnswerLog:
         self.sequential.observe(user_id)
         if self.sample <= 0 or (self.sample < 1 and self._random.random() >= self.sample):
             return
-        if len(self._queue) + len(self._pending) >= self.capacity:
+        if len(self._queue) + self._pending_records >= self.capacity:
             self.metrics.telemetry_dropped += 1
             return
         self._queue.append((time.time(), user_id, version, body, source, experiment, arm))
@@ -90,8 +92,7 @@ class AnswerLog:
     def flush(self) -> None:
         if self.directory is None or not (self._queue or self._pending):
             return
-        records = self._pending
-        self._pending = []
+        records: list[bytes] = []
         while self._queue:
             at, user, version, body, source, experiment, arm = self._queue.popleft()
             records.append(
@@ -107,17 +108,16 @@ class AnswerLog:
                     }
                 )
             )
+        chunks = self._pending + ([b"\n".join(records) + b"\n"] if records else [])
+        lines = self._pending_records + len(records)
         hour = datetime.now(UTC).strftime("%Y%m%d%H")
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with open(self.directory / f"answers-{hour}.jsonl", "ab") as handle:
-                handle.write(b"\n".join(records) + b"\n")
-        except OSError as error:
-            self._pending = records  # tried again at the next flush
+        left, error = _append(self.directory, f"answers-{hour}.jsonl", chunks)
+        self._pending = left
+        self._pending_records = sum(chunk.count(b"\n") for chunk in left)
+        self.metrics.telemetry_written += lines - self._pending_records
+        if error is not None:
             self._failed(error)
-            return
-        self.metrics.telemetry_written += len(records)
-        if self.failure is not None:
+        elif self.failure is not None:
             log.warning("answer log: writing to %s again", self.directory)
             self.failure = None
             self.metrics.telemetry_failing = False
@@ -153,10 +153,31 @@ class AnswerLog:
         }
         if self.failure is not None:
             state["error"] = self.failure
-            state["waiting"] = len(self._queue) + len(self._pending)
+            state["waiting"] = len(self._queue) + self._pending_records
         return state
 
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+def _append(directory: Path, name: str, chunks: list[bytes]) -> tuple[list[bytes], OSError | None]:
+    """Append the chunks to directory/name in order: what is left unwritten, from the exact
+    byte (a full disk takes part of a write and refuses the rest), and why."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    except OSError as error:
+        return chunks, error
+    try:
+        for i, chunk in enumerate(chunks):
+            view = memoryview(chunk)
+            try:
+                while view:
+                    view = view[os.write(fd, view) :]
+            except OSError as error:
+                return [bytes(view), *chunks[i + 1 :]], error
+    finally:
+        os.close(fd)
+    return [], None

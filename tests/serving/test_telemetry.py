@@ -4,8 +4,11 @@ queue's bound and is written, in order and once, when the folder takes it again.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,3 +157,43 @@ def test_a_service_that_cannot_log_answers_on_and_says_so(
     text = blocked_service.handle(request("/metrics")).body.decode()
     assert "movierec_answer_log_failing 1.0" in text
     assert "movierec_answer_log_write_failures_total 1.0" in text
+
+
+# A file-size limit makes the kernel take part of a write and refuse the rest, as a full
+# disk does; in a child process, so nothing else of the test run is held to it.
+PARTLY_WRITTEN = """
+import json, resource, signal, sys
+from pathlib import Path
+from movierec.serving.metrics import Metrics
+from movierec.serving.telemetry import AnswerLog
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead
+directory = Path(sys.argv[1])
+metrics = Metrics()
+answers = AnswerLog(directory, 1.0, metrics, flush_every=1e9)
+for user in range(40):
+    answers.record(user, "v1", b"1,2,3\\n")
+_, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, hard))
+answers.flush()
+size = sum(f.stat().st_size for f in directory.glob("*.jsonl"))
+failing, waiting = metrics.telemetry_failing, answers.describe()["waiting"]
+resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+answers.flush()
+answers.close()
+print(json.dumps({"size": size, "failing": failing, "waiting": waiting,
+                  "written": metrics.telemetry_written, "still": metrics.telemetry_failing}))
+"""
+
+
+def test_a_write_the_disk_took_in_part_is_finished_not_repeated(tmp_path: Path) -> None:
+    directory = tmp_path / "answers"
+    done = subprocess.run(
+        [sys.executable, "-c", PARTLY_WRITTEN, str(directory)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    state = json.loads(done.stdout)
+    assert state["size"] == 1000 and state["failing"] is True  # cut within a line
+    assert 0 < state["waiting"] < 40
+    assert written(directory) == list(range(40))  # every line once, in order, whole
+    assert state["written"] == 40 and state["still"] is False
